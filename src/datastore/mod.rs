@@ -1,0 +1,222 @@
+//! The storage layer: a key-value [`Datastore`] with go-datastore's semantics, and its backends.
+//!
+//! Everything above this module (codecs aside) talks to storage only through [`Datastore`], so a
+//! peerstore runs the same over LevelDB (the Go-compatible default), memory or SQLite.
+//!
+//! ```
+//! use pstoreds::datastore::{Batch, Datastore, Key, MemoryDatastore, Query};
+//!
+//! let ds = MemoryDatastore::new();
+//! ds.put(&Key::new("/peers/addrs/A"), b"one")?;
+//! ds.write(Batch::new().put(Key::new("/peers/addrs/B"), b"two".to_vec()))?;
+//! let found = ds.query(&Query::prefix(Key::new("/peers/addrs")))?;
+//! assert_eq!(found.len(), 2);
+//! # Ok::<(), pstoreds::datastore::Error>(())
+//! ```
+
+mod key;
+mod leveldb;
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::path::PathBuf;
+
+pub use key::Key;
+pub use leveldb::{LevelDbDatastore, LevelDbOptions};
+pub use memory::MemoryDatastore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteDatastore, SqliteOptions};
+
+/// What went wrong in the storage layer. Every variant names the key or the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "the database at {path} is locked by another process (a running node?); stop it, or work on a copy of the directory"
+    )]
+    Locked { path: PathBuf },
+    #[error("no database at {path}: {reason}")]
+    NotFound { path: PathBuf, reason: String },
+    #[error("cannot open the database at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("reading key {key}: {reason}")]
+    Read { key: String, reason: String },
+    #[error("writing {what}: {reason}")]
+    Write { what: String, reason: String },
+    #[error("querying prefix {prefix}: {reason}")]
+    Query { prefix: String, reason: String },
+    #[error("invalid datastore key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("the datastore is closed")]
+    Closed,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether each write reaches the disk (fsync) before it returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// fsync every put, delete and batch, as go-ds-leveldb does. The default.
+    #[default]
+    Always,
+    /// Leave flushing to the engine and the OS: faster, but a crash can lose recent writes.
+    Never,
+}
+
+/// A prefix query: every key strictly below `prefix`, in key (byte) order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub prefix: Key,
+    /// Return keys without values (values come back empty).
+    pub keys_only: bool,
+}
+
+impl Query {
+    /// All entries strictly below `prefix`, with values.
+    pub fn prefix(prefix: Key) -> Query {
+        Query {
+            prefix,
+            keys_only: false,
+        }
+    }
+
+    /// All keys strictly below `prefix`, without values.
+    pub fn keys(prefix: Key) -> Query {
+        Query {
+            prefix,
+            keys_only: true,
+        }
+    }
+}
+
+/// One query result. The key is kept as the bytes found in the store, so that a key written by
+/// some other program that breaks go-datastore's rules is still seen (and can be reported).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+impl Entry {
+    /// The entry's key, if it is a valid datastore key.
+    pub fn key(&self) -> Result<Key> {
+        Key::from_raw_bytes(&self.key)
+    }
+
+    /// The key as text, for messages.
+    pub fn key_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.key).into_owned()
+    }
+}
+
+/// One operation of a [`Batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Put(Key, Vec<u8>),
+    Delete(Key),
+}
+
+/// Puts and deletes applied atomically, in order, by [`Datastore::write`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    pub fn put(mut self, key: Key, value: Vec<u8>) -> Batch {
+        self.ops.push(Op::Put(key, value));
+        self
+    }
+
+    pub fn delete(mut self, key: Key) -> Batch {
+        self.ops.push(Op::Delete(key));
+        self
+    }
+
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    pub fn extend(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+    }
+
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// A short description for error messages: the first key and the count.
+    fn describe(&self) -> String {
+        match self.ops.first() {
+            None => "an empty batch".to_owned(),
+            Some(Op::Put(k, _) | Op::Delete(k)) if self.ops.len() == 1 => format!("key {k}"),
+            Some(Op::Put(k, _) | Op::Delete(k)) => {
+                format!("a batch of {} ops starting at key {k}", self.ops.len())
+            }
+        }
+    }
+}
+
+/// A key-value store with go-datastore's semantics. Implementations are shared between threads;
+/// every method is atomic on its own.
+pub trait Datastore: Send + Sync {
+    /// The value at `key`, or `None`. A read error is an error, never `None`.
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>>;
+
+    fn has(&self, key: &Key) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    fn put(&self, key: &Key, value: &[u8]) -> Result<()> {
+        self.write(Batch::new().put(key.clone(), value.to_vec()))
+    }
+
+    fn delete(&self, key: &Key) -> Result<()> {
+        self.write(Batch::new().delete(key.clone()))
+    }
+
+    /// Entries strictly below `query.prefix`, in key order, from one consistent view.
+    fn query(&self, query: &Query) -> Result<Vec<Entry>>;
+
+    /// Applies all of `batch` or none of it.
+    fn write(&self, batch: Batch) -> Result<()>;
+
+    /// Flushes and releases the store; later calls fail with [`Error::Closed`].
+    fn close(&self) -> Result<()>;
+}
+
+impl<D: Datastore + ?Sized> Datastore for std::sync::Arc<D> {
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        (**self).get(key)
+    }
+    fn has(&self, key: &Key) -> Result<bool> {
+        (**self).has(key)
+    }
+    fn put(&self, key: &Key, value: &[u8]) -> Result<()> {
+        (**self).put(key, value)
+    }
+    fn delete(&self, key: &Key) -> Result<()> {
+        (**self).delete(key)
+    }
+    fn query(&self, query: &Query) -> Result<Vec<Entry>> {
+        (**self).query(query)
+    }
+    fn write(&self, batch: Batch) -> Result<()> {
+        (**self).write(batch)
+    }
+    fn close(&self) -> Result<()> {
+        (**self).close()
+    }
+}

@@ -1,0 +1,5 @@
+//! pstoreds: a libp2p peerstore that keeps its data on disk in exactly the layout of go-libp2p's
+//! datastore-backed peerstore (`pstoreds` over `go-ds-leveldb`).
+
+pub mod codec;
+pub mod datastore;

@@ -1,0 +1,311 @@
+//! One conformance suite, run over every datastore backend: go-datastore's semantics for get,
+//! has, put, delete, prefix queries (strict children, key order), atomic batches and close.
+
+use std::sync::Arc;
+
+use pstoreds::datastore::{
+    Batch, Datastore, Error, Key, LevelDbDatastore, LevelDbOptions, MemoryDatastore, Query,
+};
+
+fn k(s: &str) -> Key {
+    Key::new(s)
+}
+
+fn keys_of(ds: &dyn Datastore, q: Query) -> Vec<String> {
+    ds.query(&q)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key_lossy())
+        .collect()
+}
+
+fn get_put_delete(ds: &dyn Datastore) {
+    assert_eq!(ds.get(&k("/a")).unwrap(), None);
+    assert!(!ds.has(&k("/a")).unwrap());
+    ds.put(&k("/a"), b"1").unwrap();
+    assert_eq!(ds.get(&k("/a")).unwrap().as_deref(), Some(&b"1"[..]));
+    assert!(ds.has(&k("/a")).unwrap());
+    ds.put(&k("/a"), b"").unwrap();
+    assert_eq!(
+        ds.get(&k("/a")).unwrap().as_deref(),
+        Some(&b""[..]),
+        "empty values are kept"
+    );
+    ds.delete(&k("/a")).unwrap();
+    assert_eq!(ds.get(&k("/a")).unwrap(), None);
+    // Deleting what is not there is not an error, as in go-datastore.
+    ds.delete(&k("/a")).unwrap();
+}
+
+fn prefix_query_matches_strict_children_in_order(ds: &dyn Datastore) {
+    for key in [
+        "/peers/metadata/MZXW6YTBOI/x",
+        "/peers/metadata/MZXW6/b",
+        "/peers/metadata/MZXW6/a",
+        "/peers/metadata/MZXW6",
+        "/peers/metadataX/y",
+        "/peers/addrs/Q",
+    ] {
+        ds.put(&k(key), key.as_bytes()).unwrap();
+    }
+    assert_eq!(
+        keys_of(ds, Query::prefix(k("/peers/metadata/MZXW6"))),
+        ["/peers/metadata/MZXW6/a", "/peers/metadata/MZXW6/b"]
+    );
+    assert_eq!(
+        keys_of(ds, Query::keys(k("/peers/metadata"))),
+        [
+            "/peers/metadata/MZXW6",
+            "/peers/metadata/MZXW6/a",
+            "/peers/metadata/MZXW6/b",
+            "/peers/metadata/MZXW6YTBOI/x"
+        ]
+    );
+    // A prefix is cleaned like any key: a trailing slash changes nothing.
+    assert_eq!(
+        keys_of(ds, Query::keys(Key::new("/peers/addrs/"))),
+        ["/peers/addrs/Q"]
+    );
+    assert_eq!(keys_of(ds, Query::keys(Key::root())).len(), 6);
+
+    let with_values = ds.query(&Query::prefix(k("/peers/addrs"))).unwrap();
+    assert_eq!(with_values[0].value, b"/peers/addrs/Q");
+    assert_eq!(with_values[0].key().unwrap(), k("/peers/addrs/Q"));
+    let keys_only = ds.query(&Query::keys(k("/peers/addrs"))).unwrap();
+    assert!(keys_only[0].value.is_empty());
+    assert!(ds.query(&Query::prefix(k("/nothing"))).unwrap().is_empty());
+}
+
+fn batches_apply_in_order(ds: &dyn Datastore) {
+    ds.put(&k("/b/old"), b"x").unwrap();
+    let batch = Batch::new()
+        .put(k("/b/1"), b"one".to_vec())
+        .put(k("/b/2"), b"two".to_vec())
+        .delete(k("/b/2"))
+        .delete(k("/b/old"))
+        .put(k("/b/1"), b"uno".to_vec());
+    assert_eq!(batch.len(), 5);
+    ds.write(batch).unwrap();
+    assert_eq!(keys_of(ds, Query::keys(k("/b"))), ["/b/1"]);
+    assert_eq!(ds.get(&k("/b/1")).unwrap().as_deref(), Some(&b"uno"[..]));
+    ds.write(Batch::new()).unwrap();
+}
+
+fn binary_values_round_trip(ds: &dyn Datastore) {
+    let value: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    ds.put(&k("/big"), &value).unwrap();
+    assert_eq!(ds.get(&k("/big")).unwrap().unwrap(), value);
+}
+
+fn concurrent_writers_are_all_seen(ds: Arc<dyn Datastore>) {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let ds = ds.clone();
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    ds.put(&k(&format!("/c/{t}/{i:03}")), format!("{t}-{i}").as_bytes())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(ds.query(&Query::keys(k("/c"))).unwrap().len(), 400);
+    assert_eq!(
+        ds.get(&k("/c/3/099")).unwrap().as_deref(),
+        Some(&b"3-99"[..])
+    );
+}
+
+fn closed_store_refuses_everything(ds: &dyn Datastore) {
+    ds.put(&k("/x"), b"1").unwrap();
+    ds.close().unwrap();
+    assert!(matches!(ds.get(&k("/x")), Err(Error::Closed)));
+    assert!(matches!(ds.put(&k("/x"), b"2"), Err(Error::Closed)));
+    assert!(matches!(
+        ds.query(&Query::keys(Key::root())),
+        Err(Error::Closed)
+    ));
+    ds.close().unwrap();
+}
+
+macro_rules! conformance {
+    ($module:ident, $make:expr) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn get_put_delete() {
+                let (_dir, ds) = $make;
+                super::get_put_delete(&ds);
+            }
+
+            #[test]
+            fn prefix_query_matches_strict_children_in_order() {
+                let (_dir, ds) = $make;
+                super::prefix_query_matches_strict_children_in_order(&ds);
+            }
+
+            #[test]
+            fn batches_apply_in_order() {
+                let (_dir, ds) = $make;
+                super::batches_apply_in_order(&ds);
+            }
+
+            #[test]
+            fn binary_values_round_trip() {
+                let (_dir, ds) = $make;
+                super::binary_values_round_trip(&ds);
+            }
+
+            #[test]
+            fn concurrent_writers_are_all_seen() {
+                let (_dir, ds) = $make;
+                super::concurrent_writers_are_all_seen(Arc::new(ds));
+            }
+
+            #[test]
+            fn closed_store_refuses_everything() {
+                let (_dir, ds) = $make;
+                super::closed_store_refuses_everything(&ds);
+            }
+        }
+    };
+}
+
+conformance!(memory, ((), MemoryDatastore::new()));
+
+conformance!(leveldb, {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = LevelDbDatastore::open(dir.path().join("db"), LevelDbOptions::default()).unwrap();
+    (dir, ds)
+});
+
+#[cfg(feature = "sqlite")]
+conformance!(sqlite, {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = pstoreds::datastore::SqliteDatastore::open(
+        dir.path().join("db.sqlite"),
+        Default::default(),
+    )
+    .unwrap();
+    (dir, ds)
+});
+
+#[test]
+fn leveldb_keeps_data_across_reopen_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let ds = LevelDbDatastore::open(&path, LevelDbOptions::default()).unwrap();
+        for i in 0..2000 {
+            ds.put(&k(&format!("/peers/addrs/P{i:05}")), &[7u8; 64])
+                .unwrap();
+        }
+        ds.delete(&k("/peers/addrs/P00007")).unwrap();
+        ds.compact().unwrap();
+        ds.put(&k("/after/compaction"), b"in the log").unwrap();
+    }
+    let ds = LevelDbDatastore::open(&path, LevelDbOptions::default()).unwrap();
+    assert_eq!(
+        ds.query(&Query::keys(k("/peers/addrs"))).unwrap().len(),
+        1999
+    );
+    assert_eq!(ds.get(&k("/peers/addrs/P00007")).unwrap(), None);
+    assert_eq!(
+        ds.get(&k("/after/compaction")).unwrap().as_deref(),
+        Some(&b"in the log"[..])
+    );
+}
+
+#[test]
+fn leveldb_directory_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/db");
+    let _ds = LevelDbDatastore::open(&path, LevelDbOptions::default()).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn leveldb_held_by_another_opener_is_locked_not_hung() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+    let second = LevelDbDatastore::open(dir.path(), LevelDbOptions::default());
+    let err = second.unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("locked by another process"));
+}
+
+#[test]
+fn leveldb_refuses_a_directory_that_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LevelDbOptions {
+        create_if_missing: false,
+        ..Default::default()
+    };
+    let err = LevelDbDatastore::open(dir.path(), opts.clone()).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let err = LevelDbDatastore::open(dir.path().join("missing"), opts).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+/// goleveldb compresses every table block with Snappy; so must we. Each block ends in a trailer
+/// `type (1 byte) | crc32 (4 bytes)`; the footer locates the index block, whose type byte tells
+/// the compression the table was written with.
+#[test]
+fn leveldb_tables_are_snappy_compressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+    for i in 0..500 {
+        ds.put(&k(&format!("/peers/addrs/P{i:05}")), &[b'a'; 100])
+            .unwrap();
+    }
+    ds.compact().unwrap();
+    let tables: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("ldb" | "sst")))
+        .collect();
+    assert!(!tables.is_empty(), "compaction wrote no table");
+    for table in tables {
+        let bytes = std::fs::read(&table).unwrap();
+        assert_eq!(
+            &bytes[bytes.len() - 8..],
+            &0xdb4775248b80fb57u64.to_le_bytes()
+        );
+        // Footer: metaindex handle, index handle (varints), padding, magic.
+        let footer = &bytes[bytes.len() - 48..];
+        let (_, n1) = varint(footer);
+        let (_, n2) = varint(&footer[n1..]);
+        let (index_off, n3) = varint(&footer[n1 + n2..]);
+        let (index_size, _) = varint(&footer[n1 + n2 + n3..]);
+        let block_type = bytes[(index_off + index_size) as usize];
+        assert_eq!(
+            block_type,
+            1,
+            "{} is not Snappy-compressed",
+            table.display()
+        );
+        // 500 values of 100 identical bytes compress far below their raw size.
+        assert!(
+            bytes.len() < 500 * 100 / 2,
+            "table of {} bytes",
+            bytes.len()
+        );
+    }
+}
+
+fn varint(b: &[u8]) -> (u64, usize) {
+    let mut v = 0u64;
+    for (i, byte) in b.iter().enumerate() {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return (v, i + 1);
+        }
+    }
+    panic!("truncated varint")
+}
