@@ -1,0 +1,186 @@
+//! Peer IDs in datastore keys, and the one place that builds every key under `/peers`.
+//!
+//! A key segment is the RFC 4648 base32 of the **raw** peer-ID bytes (the multihash, not the
+//! base58 text), upper case, unpadded. Segments are read case-insensitively, as Go does.
+
+use data_encoding::{BASE32_NOPAD, BASE32_NOPAD_NOCASE};
+
+use super::{Error, Result};
+use crate::datastore::Key;
+
+/// The key segment of a raw peer ID: `"foo"` -> `MZXW6`.
+pub fn encode_segment(peer: &[u8]) -> String {
+    BASE32_NOPAD.encode(peer)
+}
+
+/// The raw peer-ID bytes of a key segment (any letter case).
+pub fn decode_segment(segment: &str) -> Result<Vec<u8>> {
+    BASE32_NOPAD_NOCASE
+        .decode(segment.as_bytes())
+        .map_err(|_| Error::Base32 {
+            segment: segment.to_owned(),
+        })
+}
+
+/// `/peers/addrs`: the address book.
+pub const ADDRS: &str = "/peers/addrs";
+/// `/peers/gc/addrs`: the GC lookahead index.
+pub const GC_ADDRS: &str = "/peers/gc/addrs";
+/// `/peers/keys`: the key book.
+pub const KEYS: &str = "/peers/keys";
+/// `/peers/metadata`: metadata and protocols.
+pub const METADATA: &str = "/peers/metadata";
+/// The metadata name under which the protocol book keeps a peer's protocols.
+pub const PROTOCOLS: &str = "protocols";
+
+/// `/peers/addrs/<B32>`. The empty peer ID collapses to `/peers/addrs`, as in Go.
+pub fn addrs_key(peer: &[u8]) -> Key {
+    Key::new(ADDRS).child_string(&encode_segment(peer))
+}
+
+/// `/peers/gc/addrs/<expiry unix seconds>/<B32>`.
+pub fn gc_key(expiry: i64, peer: &[u8]) -> Key {
+    Key::new(GC_ADDRS)
+        .child_string(&expiry.to_string())
+        .child_string(&encode_segment(peer))
+}
+
+/// `/peers/keys/<B32>/pub`.
+pub fn pub_key_key(peer: &[u8]) -> Key {
+    Key::new(KEYS)
+        .child_string(&encode_segment(peer))
+        .child_string("pub")
+}
+
+/// `/peers/keys/<B32>/priv`.
+pub fn priv_key_key(peer: &[u8]) -> Key {
+    Key::new(KEYS)
+        .child_string(&encode_segment(peer))
+        .child_string("priv")
+}
+
+/// `/peers/metadata/<B32>`: the folder of one peer's metadata.
+pub fn metadata_prefix(peer: &[u8]) -> Key {
+    Key::new(METADATA).child_string(&encode_segment(peer))
+}
+
+/// `/peers/metadata/<B32>/<name>`. Go cleans `name` into the key; a name that would land
+/// anywhere but directly inside the peer's folder (`a/b`, `..`, `.`, empty) is refused.
+pub fn metadata_key(peer: &[u8], name: &str) -> Result<Key> {
+    let folder = metadata_prefix(peer);
+    let key = folder.child_string(name);
+    if name.is_empty() || key.name() != name || !key.is_descendant_of(&folder) {
+        return Err(Error::Key(format!(
+            "metadata name {name:?} does not name one entry of the peer's metadata"
+        )));
+    }
+    Ok(key)
+}
+
+/// What a key under `/peers` holds, by its shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerKey {
+    Addrs { peer: Vec<u8> },
+    GcIndex { expiry: i64, peer: Vec<u8> },
+    PubKey { peer: Vec<u8> },
+    PrivKey { peer: Vec<u8> },
+    Metadata { peer: Vec<u8>, name: String },
+}
+
+impl PeerKey {
+    /// Classifies a key; `None` for any shape pstoreds does not write.
+    pub fn parse(key: &str) -> Option<PeerKey> {
+        let segs: Vec<&str> = key.strip_prefix("/peers/")?.split('/').collect();
+        let peer = |s: &str| decode_segment(s).ok();
+        Some(match segs.as_slice() {
+            ["addrs", p] => PeerKey::Addrs { peer: peer(p)? },
+            ["gc", "addrs", ts, p] => PeerKey::GcIndex {
+                expiry: ts.parse().ok()?,
+                peer: peer(p)?,
+            },
+            ["keys", p, "pub"] => PeerKey::PubKey { peer: peer(p)? },
+            ["keys", p, "priv"] => PeerKey::PrivKey { peer: peer(p)? },
+            ["metadata", p, name] if !name.is_empty() => PeerKey::Metadata {
+                peer: peer(p)?,
+                name: (*name).to_owned(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_vectors() {
+        for (raw, b32) in [
+            (&b""[..], ""),
+            (b"foo", "MZXW6"),
+            (b"foobar", "MZXW6YTBOI"),
+            (b"TESTPEER", "KRCVGVCQIVCVE"),
+        ] {
+            assert_eq!(encode_segment(raw), b32);
+            assert_eq!(decode_segment(b32).unwrap(), raw);
+            assert_eq!(decode_segment(&b32.to_lowercase()).unwrap(), raw);
+        }
+        assert!(decode_segment("MZXW6=").is_err());
+        assert!(decode_segment("not base32!").is_err());
+    }
+
+    #[test]
+    fn sha256_and_identity_peer_ids_have_the_documented_shapes() {
+        let mut sha = vec![0x12, 0x20];
+        sha.extend([7u8; 32]);
+        let s = encode_segment(&sha);
+        assert_eq!(s.len(), 55);
+        assert!(s.starts_with("CIQ"));
+        let mut ident = vec![0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+        ident.extend([7u8; 32]);
+        let s = encode_segment(&ident);
+        assert_eq!(s.len(), 61);
+        assert!(s.starts_with("AASAQAISEA"));
+    }
+
+    #[test]
+    fn key_layout() {
+        assert_eq!(addrs_key(b"foo").as_str(), "/peers/addrs/MZXW6");
+        assert_eq!(addrs_key(b"").as_str(), "/peers/addrs");
+        assert_eq!(gc_key(1700003600, b"foo").as_str(), "/peers/gc/addrs/1700003600/MZXW6");
+        assert_eq!(pub_key_key(b"foo").as_str(), "/peers/keys/MZXW6/pub");
+        assert_eq!(priv_key_key(b"foo").as_str(), "/peers/keys/MZXW6/priv");
+        assert_eq!(
+            metadata_key(b"foo", "AgentVersion").unwrap().as_str(),
+            "/peers/metadata/MZXW6/AgentVersion"
+        );
+    }
+
+    #[test]
+    fn metadata_names_cannot_escape_the_peer_folder() {
+        for bad in ["", ".", "..", "a/b", "../MZXW6YTBOI/x", "/", "a/", "./a"] {
+            assert!(metadata_key(b"foo", bad).is_err(), "{bad:?}");
+        }
+        assert!(metadata_key(b"foo", "...").is_ok());
+        assert!(metadata_key(b"foo", "a b").is_ok());
+    }
+
+    #[test]
+    fn classifies_keys_by_shape() {
+        assert_eq!(
+            PeerKey::parse("/peers/addrs/MZXW6"),
+            Some(PeerKey::Addrs { peer: b"foo".to_vec() })
+        );
+        assert_eq!(
+            PeerKey::parse("/peers/gc/addrs/17/MZXW6"),
+            Some(PeerKey::GcIndex { expiry: 17, peer: b"foo".to_vec() })
+        );
+        assert_eq!(
+            PeerKey::parse("/peers/metadata/MZXW6/protocols"),
+            Some(PeerKey::Metadata { peer: b"foo".to_vec(), name: "protocols".into() })
+        );
+        for other in ["/peers/addrs", "/peers/keys/MZXW6/other", "/peers/gc/addrs/x/MZXW6", "/other"] {
+            assert_eq!(PeerKey::parse(other), None, "{other}");
+        }
+    }
+}
