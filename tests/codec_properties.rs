@@ -29,7 +29,9 @@ fn go_clean_reference(p: &str) -> String {
         }
         // 3. Eliminate each inner .. and the non-.. element that precedes it.
         let segs: Vec<&str> = s.split('/').collect();
-        if let Some(i) = (1..segs.len()).find(|&i| segs[i] == ".." && segs[i - 1] != ".." && !segs[i - 1].is_empty()) {
+        if let Some(i) = (1..segs.len())
+            .find(|&i| segs[i] == ".." && segs[i - 1] != ".." && !segs[i - 1].is_empty())
+        {
             let mut v: Vec<&str> = segs.clone();
             v.drain(i - 1..=i);
             s = v.join("/");

@@ -192,7 +192,10 @@ mod tests {
             let priv_raw = kp.to_protobuf_encoding().unwrap();
             let sk = StoredKey::decode(&priv_raw).unwrap();
             assert_eq!(sk.raw(), &priv_raw[..]);
-            assert_eq!(sk.private_peer_id_bytes().unwrap(), kp.public().to_peer_id().to_bytes());
+            assert_eq!(
+                sk.private_peer_id_bytes().unwrap(),
+                kp.public().to_peer_id().to_bytes()
+            );
         }
     }
 
@@ -233,12 +236,18 @@ mod tests {
             assert!(!key.peer_id_bytes().is_empty());
         }
         // Long keys are hashed.
-        assert_eq!(StoredKey::new(KeyType::Ecdsa, vec![0x30; 120]).peer_id_bytes()[..2], [0x12, 0x20]);
+        assert_eq!(
+            StoredKey::new(KeyType::Ecdsa, vec![0x30; 120]).peer_id_bytes()[..2],
+            [0x12, 0x20]
+        );
     }
 
     #[test]
     fn rsa_type_zero_is_always_written() {
-        assert_eq!(StoredKey::new(KeyType::Rsa, vec![9]).raw(), [0x08, 0x00, 0x12, 0x01, 0x09]);
+        assert_eq!(
+            StoredKey::new(KeyType::Rsa, vec![9]).raw(),
+            [0x08, 0x00, 0x12, 0x01, 0x09]
+        );
     }
 
     #[test]

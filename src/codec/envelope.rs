@@ -31,7 +31,8 @@ impl Envelope {
     /// Parses an envelope without checking its signature.
     pub fn decode(raw: &[u8]) -> Result<Envelope> {
         let bad = |e: Error| Error::Envelope(e.to_string());
-        let (mut key, mut payload_type, mut payload, mut signature) = (None, vec![], vec![], vec![]);
+        let (mut key, mut payload_type, mut payload, mut signature) =
+            (None, vec![], vec![], vec![]);
         let mut r = Reader::new(raw);
         while let Some(f) = r.next_field().map_err(bad)? {
             match (f.number, f.wire_type) {
@@ -72,7 +73,12 @@ impl Envelope {
     }
 
     /// Signs `payload` as `payload_type` under `domain`.
-    pub fn seal(keypair: &Keypair, domain: &str, payload_type: &[u8], payload: Vec<u8>) -> Result<Envelope> {
+    pub fn seal(
+        keypair: &Keypair,
+        domain: &str,
+        payload_type: &[u8],
+        payload: Vec<u8>,
+    ) -> Result<Envelope> {
         let signature = keypair
             .sign(&signed_bytes(domain, payload_type, &payload))
             .map_err(|e| Error::Envelope(format!("signing: {e}")))?;
@@ -215,7 +221,10 @@ mod tests {
         env.payload[3] ^= 1;
         assert_eq!(env.verify(PEER_RECORD_DOMAIN), Err(Error::BadSignature));
         // The right signature under another domain does not verify either.
-        assert_eq!(signed.envelope.verify("other-domain"), Err(Error::BadSignature));
+        assert_eq!(
+            signed.envelope.verify("other-domain"),
+            Err(Error::BadSignature)
+        );
     }
 
     #[test]
@@ -227,8 +236,13 @@ mod tests {
             seq: 1,
             addrs: vec![],
         };
-        let env = Envelope::seal(&signer, PEER_RECORD_DOMAIN, &PEER_RECORD_PAYLOAD_TYPE, record.encode())
-            .unwrap();
+        let env = Envelope::seal(
+            &signer,
+            PEER_RECORD_DOMAIN,
+            &PEER_RECORD_PAYLOAD_TYPE,
+            record.encode(),
+        )
+        .unwrap();
         let err = SignedPeerRecord::open(env.raw()).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
     }

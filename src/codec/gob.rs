@@ -171,11 +171,10 @@ fn decode_interface(raw: &[u8]) -> Result<Option<Interface>> {
         let body = &rest[width..end];
         rest = &rest[end..];
         // A panic in the decoder must not take the caller down with it.
-        let progress = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            decoder.push_message(body)
-        }))
-        .map_err(|_| Error::Gob("the gob decoder failed on this value".into()))?
-        .map_err(err)?;
+        let progress =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoder.push_message(body)))
+                .map_err(|_| Error::Gob("the gob decoder failed on this value".into()))?
+                .map_err(err)?;
         if progress == Progress::Ready {
             return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 decoder.decode::<Option<Interface>>()
@@ -192,6 +191,27 @@ fn encode_interface(value: Option<Interface>) -> Result<Vec<u8>> {
         .map_err(|e| Error::GobUnsupported(e.to_string()))
 }
 
+/// The registered type name at the head of a stored gob interface value, read without decoding
+/// the rest: `"nil"` for a nil interface, `None` if the bytes do not start like one.
+pub fn type_name(raw: &[u8]) -> Option<String> {
+    let mut rest = raw;
+    let mut next = || -> Option<u64> {
+        let (v, width) = gobwire::parse_uint(rest).ok()??;
+        rest = &rest[width..];
+        Some(v)
+    };
+    let _message_len = next()?;
+    if next()? != 16 || next()? != 0 {
+        return None; // not an interface value (type id 8) with singleton delta 0
+    }
+    let n = usize::try_from(next()?).ok()?;
+    if n == 0 {
+        return Some("nil".to_owned());
+    }
+    let name = rest.get(..n)?;
+    Some(String::from_utf8_lossy(name).into_owned())
+}
+
 /// A decoded protocols value: the protocol IDs (in stored order) and the type name found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Protocols {
@@ -203,8 +223,8 @@ pub struct Protocols {
 /// `map[string]struct {}` that go-libp2p before v0.25.0 wrote.
 pub fn decode_protocols(raw: &[u8]) -> Result<Protocols> {
     use gobwire::Value as G;
-    let iface = decode_interface(raw)?
-        .ok_or_else(|| Error::Gob("the protocols value is nil".into()))?;
+    let iface =
+        decode_interface(raw)?.ok_or_else(|| Error::Gob("the protocols value is nil".into()))?;
     if iface.name != PROTOCOLS_TYPE && iface.name != LEGACY_PROTOCOLS_TYPE {
         return Err(Error::Gob(format!(
             "the protocols value has type {:?}, not {PROTOCOLS_TYPE:?}",
@@ -241,9 +261,16 @@ pub fn encode_protocols<'a>(protocols: impl IntoIterator<Item = &'a str>) -> Vec
         value.push(0); // the empty struct's end
     }
     // map (id 66): key string (6), elem 65; the empty struct (id 65).
-    const MAP_DEF: &[u8] = &[0x04, 0x01, 0x02, 0xff, 0x84, 0x00, 0x01, 0x0c, 0x01, 0xff, 0x82, 0x00, 0x00];
+    const MAP_DEF: &[u8] = &[
+        0x04, 0x01, 0x02, 0xff, 0x84, 0x00, 0x01, 0x0c, 0x01, 0xff, 0x82, 0x00, 0x00,
+    ];
     const STRUCT_DEF: &[u8] = &[0x03, 0x01, 0x02, 0xff, 0x82, 0x00, 0x00, 0x00];
-    encode_user_interface(PROTOCOLS_TYPE, &[(66, MAP_DEF), (65, STRUCT_DEF)], 66, &value)
+    encode_user_interface(
+        PROTOCOLS_TYPE,
+        &[(66, MAP_DEF), (65, STRUCT_DEF)],
+        66,
+        &value,
+    )
 }
 
 /// Encodes a `[]string` with the exact framing of a fresh Go encoder (the slice type is id 64).
@@ -306,7 +333,11 @@ fn put_uint(out: &mut Vec<u8>, u: u64) {
 }
 
 fn put_int(out: &mut Vec<u8>, i: i64) {
-    let u = if i < 0 { ((!i as u64) << 1) | 1 } else { (i as u64) << 1 };
+    let u = if i < 0 {
+        ((!i as u64) << 1) | 1
+    } else {
+        (i as u64) << 1
+    };
     put_uint(out, u);
 }
 
@@ -323,15 +354,27 @@ mod tests {
     #[test]
     fn format_vectors_decode_and_encode_byte_for_byte() {
         let cases: Vec<(&str, Value)> = vec![
-            ("0f 10 00 06 737472696e67 0c 04 00 02 7631", Value::String("v1".into())),
-            ("0d 10 00 06 737472696e67 0c 02 00 00", Value::String(String::new())),
+            (
+                "0f 10 00 06 737472696e67 0c 04 00 02 7631",
+                Value::String("v1".into()),
+            ),
+            (
+                "0d 10 00 06 737472696e67 0c 02 00 00",
+                Value::String(String::new()),
+            ),
             ("0a 10 00 03 696e74 04 02 00 02", Value::Int(1)),
             ("0a 10 00 03 696e74 04 02 00 01", Value::Int(-1)),
             ("0c 10 00 05 696e743634 04 02 00 0a", Value::Int64(5)),
             ("0b 10 00 04 75696e74 06 02 00 07", Value::Uint(7)),
             ("0b 10 00 04 626f6f6c 02 02 00 01", Value::Bool(true)),
-            ("10 10 00 07 666c6f61743634 08 04 00 fe f83f", Value::Float64(1.5)),
-            ("10 10 00 07 5b5d75696e7438 0a 04 00 02 0102", Value::Bytes(vec![1, 2])),
+            (
+                "10 10 00 07 666c6f61743634 08 04 00 fe f83f",
+                Value::Float64(1.5),
+            ),
+            (
+                "10 10 00 07 5b5d75696e7438 0a 04 00 02 0102",
+                Value::Bytes(vec![1, 2]),
+            ),
             ("03 10 00 00", Value::Nil),
         ];
         for (hex, want) in cases {
@@ -399,8 +442,14 @@ mod tests {
     #[test]
     fn go_written_strings_and_small_types_match_byte_for_byte() {
         for (hex, want) in [
-            ("16 1000085b5d737472696e67 7f020102ff8000010c0000 07 ff800400010178", Value::Strings(vec!["x".into()])),
-            ("16 1000085b5d737472696e67 7f020102ff8000010c0000 05 ff80020000", Value::Strings(vec![])),
+            (
+                "16 1000085b5d737472696e67 7f020102ff8000010c0000 07 ff800400010178",
+                Value::Strings(vec!["x".into()]),
+            ),
+            (
+                "16 1000085b5d737472696e67 7f020102ff8000010c0000 05 ff80020000",
+                Value::Strings(vec![]),
+            ),
             ("0b 100004696e7438 04020005", Value::Int8(-3)),
             ("10 100007666c6f61743332 080400fed03f", Value::Float32(0.25)),
         ] {
@@ -444,11 +493,28 @@ mod tests {
     }
 
     #[test]
+    fn type_names_are_read_from_the_head() {
+        assert_eq!(type_name(&unhex(MAP_A)).as_deref(), Some(PROTOCOLS_TYPE));
+        assert_eq!(type_name(&unhex("03 10 00 00")).as_deref(), Some("nil"));
+        assert_eq!(
+            type_name(&unhex("0a 10 00 03 696e74 04 02 00 02")).as_deref(),
+            Some("int")
+        );
+        assert_eq!(type_name(&unhex("0a 12 00 03 696e74")), None);
+        assert_eq!(type_name(&[]), None);
+    }
+
+    #[test]
     fn malformed_values_are_errors() {
-        for bad in ["", "05 10 00", "0f 10 00 06 737472696e67 0c 04 00 09 7631", "ff ff ff", "03 10 00 05"] {
+        for bad in [
+            "",
+            "05 10 00",
+            "0f 10 00 06 737472696e67 0c 04 00 09 7631",
+            "ff ff ff",
+            "03 10 00 05",
+        ] {
             assert!(Value::decode(&unhex(bad)).is_err(), "{bad}");
         }
         assert!(decode_protocols(&unhex("0f 10 00 06 737472696e67 0c 04 00 02 7631")).is_err());
     }
 }
-

@@ -147,7 +147,10 @@ mod tests {
     fn key_layout() {
         assert_eq!(addrs_key(b"foo").as_str(), "/peers/addrs/MZXW6");
         assert_eq!(addrs_key(b"").as_str(), "/peers/addrs");
-        assert_eq!(gc_key(1700003600, b"foo").as_str(), "/peers/gc/addrs/1700003600/MZXW6");
+        assert_eq!(
+            gc_key(1700003600, b"foo").as_str(),
+            "/peers/gc/addrs/1700003600/MZXW6"
+        );
         assert_eq!(pub_key_key(b"foo").as_str(), "/peers/keys/MZXW6/pub");
         assert_eq!(priv_key_key(b"foo").as_str(), "/peers/keys/MZXW6/priv");
         assert_eq!(
@@ -169,17 +172,30 @@ mod tests {
     fn classifies_keys_by_shape() {
         assert_eq!(
             PeerKey::parse("/peers/addrs/MZXW6"),
-            Some(PeerKey::Addrs { peer: b"foo".to_vec() })
+            Some(PeerKey::Addrs {
+                peer: b"foo".to_vec()
+            })
         );
         assert_eq!(
             PeerKey::parse("/peers/gc/addrs/17/MZXW6"),
-            Some(PeerKey::GcIndex { expiry: 17, peer: b"foo".to_vec() })
+            Some(PeerKey::GcIndex {
+                expiry: 17,
+                peer: b"foo".to_vec()
+            })
         );
         assert_eq!(
             PeerKey::parse("/peers/metadata/MZXW6/protocols"),
-            Some(PeerKey::Metadata { peer: b"foo".to_vec(), name: "protocols".into() })
+            Some(PeerKey::Metadata {
+                peer: b"foo".to_vec(),
+                name: "protocols".into()
+            })
         );
-        for other in ["/peers/addrs", "/peers/keys/MZXW6/other", "/peers/gc/addrs/x/MZXW6", "/other"] {
+        for other in [
+            "/peers/addrs",
+            "/peers/keys/MZXW6/other",
+            "/peers/gc/addrs/x/MZXW6",
+            "/other",
+        ] {
             assert_eq!(PeerKey::parse(other), None, "{other}");
         }
     }

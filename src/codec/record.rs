@@ -254,13 +254,13 @@ mod tests {
     #[test]
     fn malformed_bytes_are_errors() {
         for bad in [
-            &[0x0a][..],              // length missing
-            &[0x0a, 0x05, 1],         // truncated
+            &[0x0a][..],               // length missing
+            &[0x0a, 0x05, 1],          // truncated
             &[0x12, 0x02, 0x0a, 0x09], // entry truncated inside
-            &[0x07],                  // field number 0
-            &[0x0e],                  // wire type 6
-            &[0xff; 11],              // varint overflow
-            &[0x1b, 0x08, 0x01],      // unterminated group
+            &[0x07],                   // field number 0
+            &[0x0e],                   // wire type 6
+            &[0xff; 11],               // varint overflow
+            &[0x1b, 0x08, 0x01],       // unterminated group
         ] {
             assert!(AddrBookRecord::decode(bad).is_err(), "{bad:02x?}");
         }

@@ -48,8 +48,8 @@ impl<'a> Reader<'a> {
             FIXED32 => bytes = self.take(4)?,
             LEN => {
                 let len = self.varint()?;
-                let len = usize::try_from(len)
-                    .map_err(|_| Error::Protobuf("length overflows".into()))?;
+                let len =
+                    usize::try_from(len).map_err(|_| Error::Protobuf("length overflows".into()))?;
                 bytes = self.take(len)?;
             }
             START_GROUP => self.skip_group(number, 0)?,

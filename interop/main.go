@@ -1,0 +1,44 @@
+// Command interop drives the real go-libp2p v0.48.0 datastore-backed peerstore (pstoreds over
+// go-ds-leveldb) so that the Rust pstoreds crate can be checked against it, both ways:
+//
+//	interop write DIR SCENARIO   build a database through go-libp2p's public API
+//	interop dump DIR             print the canonical dump (INTEROP.md)
+//	interop open DIR             open with goleveldb, no recovery; fail loudly if corrupt
+//	interop compare A B          compare two canonical dumps, print the first difference
+//
+// Nothing here re-implements go-libp2p: every write goes through pstoreds' public API.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; {
+	case cmd == "write" && len(args) == 2:
+		err = write(args[0], args[1])
+	case cmd == "dump" && len(args) == 1:
+		err = dump(args[0], os.Stdout)
+	case cmd == "open" && len(args) == 1:
+		err = openStrict(args[0])
+	case cmd == "compare" && len(args) == 2:
+		err = compare(args[0], args[1])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "interop:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: interop write DIR SCENARIO | dump DIR | open DIR | compare DUMP_A DUMP_B")
+	fmt.Fprintln(os.Stderr, "scenarios:", scenarioNames())
+	os.Exit(2)
+}

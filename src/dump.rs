@@ -1,0 +1,170 @@
+//! The canonical dump (INTEROP.md): what a peerstore database **stores**, one JSON object per
+//! peer, then the GC index entries, then any other key under `/peers`. The Go harness prints the
+//! same format from the same database; equal dumps are how compatibility is checked.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::codec::gob::{self, Value};
+use crate::codec::peer_key::{self, PeerKey};
+use crate::codec::record::AddrBookRecord;
+use crate::datastore::{self, Datastore, Key, Query};
+
+/// Errors while dumping: reading the store or writing the output.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Datastore(#[from] datastore::Error),
+    #[error("writing the dump: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn hex(b: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(b)
+}
+
+/// The base58btc text Go's `peer.ID.String()` gives for raw peer-ID bytes.
+pub fn peer_id_text(raw: &[u8]) -> String {
+    bs58::encode(raw).into_string()
+}
+
+/// Binary multiaddr as text, or `{"hex": ..}` when it does not parse.
+fn addr_json(addr: &[u8]) -> Json {
+    match multiaddr::Multiaddr::try_from(addr.to_vec()) {
+        Ok(m) => Json::String(m.to_string()),
+        Err(_) => json!({ "hex": hex(addr) }),
+    }
+}
+
+/// A metadata value as the dump shows it.
+pub fn metadata_json(raw: &[u8]) -> Json {
+    let gob_form =
+        || json!({ "type": gob::type_name(raw).unwrap_or_else(|| "?".into()), "gob": hex(raw) });
+    let Ok(value) = Value::decode(raw) else {
+        return gob_form();
+    };
+    let v = match &value {
+        Value::Nil => return json!({ "type": "nil" }),
+        Value::Other(_) => return gob_form(),
+        Value::Bool(b) => json!(b),
+        Value::String(s) => json!(s),
+        Value::Bytes(b) => json!(hex(b)),
+        Value::Strings(v) => json!(v),
+        Value::Int(i) | Value::Int64(i) => json!(i),
+        Value::Int8(i) => json!(i),
+        Value::Int16(i) => json!(i),
+        Value::Int32(i) => json!(i),
+        Value::Uint(u) | Value::Uint64(u) | Value::Uintptr(u) => json!(u),
+        Value::Uint8(u) => json!(u),
+        Value::Uint16(u) => json!(u),
+        Value::Uint32(u) => json!(u),
+        // Shortest text of the f32 itself, as Go prints a float32.
+        Value::Float32(f) => f
+            .to_string()
+            .parse::<f64>()
+            .map(|f| json!(f))
+            .unwrap_or(Json::Null),
+        Value::Float64(f) => json!(f),
+    };
+    json!({ "type": value.type_name(), "value": v })
+}
+
+fn empty_peer(b32: &str, raw: &[u8]) -> Map<String, Json> {
+    let mut m = Map::new();
+    m.insert("peer".into(), json!(peer_id_text(raw)));
+    m.insert("b32".into(), json!(b32));
+    m.insert("addrs".into(), json!([]));
+    for k in ["certified", "pub", "priv", "protocols", "protocols_type"] {
+        m.insert(k.into(), Json::Null);
+    }
+    m.insert("metadata".into(), json!({}));
+    m
+}
+
+/// Writes the canonical dump of everything under `/peers` in `ds` to `out`, and returns the
+/// number of lines written.
+pub fn write_dump(ds: &dyn Datastore, out: &mut dyn Write) -> Result<usize, Error> {
+    let entries = ds.query(&Query::prefix(Key::new("/peers")))?;
+    let mut peers: BTreeMap<String, Map<String, Json>> = BTreeMap::new();
+    let mut gc_lines = Vec::new();
+    let mut other_lines = Vec::new();
+    for entry in entries {
+        let key = entry.key_lossy();
+        let value = &entry.value;
+        let other = json!({ "other": { "key": key, "value": hex(value) } });
+        let segment = |k: &str, i: usize| k.split('/').nth(i).unwrap_or_default().to_owned();
+        match PeerKey::parse(&key) {
+            Some(PeerKey::Addrs { peer }) => {
+                let Ok(mut rec) = AddrBookRecord::decode(value) else {
+                    other_lines.push(other);
+                    continue;
+                };
+                let b32 = segment(&key, 3);
+                let p = peers
+                    .entry(b32.clone())
+                    .or_insert_with(|| empty_peer(&b32, &peer));
+                rec.addrs
+                    .sort_by(|a, b| (a.expiry, &a.addr).cmp(&(b.expiry, &b.addr)));
+                let addrs: Vec<Json> = rec
+                    .addrs
+                    .iter()
+                    .map(
+                        |e| json!({ "addr": addr_json(&e.addr), "expiry": e.expiry, "ttl": e.ttl }),
+                    )
+                    .collect();
+                p.insert("addrs".into(), Json::Array(addrs));
+                if let Some(c) = &rec.certified_record {
+                    p.insert(
+                        "certified".into(),
+                        json!({ "seq": c.seq, "raw": hex(&c.raw) }),
+                    );
+                }
+            }
+            Some(PeerKey::GcIndex { expiry, .. }) => {
+                gc_lines.push(json!({ "gc": { "ts": expiry, "b32": segment(&key, 5) } }));
+            }
+            Some(PeerKey::PubKey { peer }) | Some(PeerKey::PrivKey { peer }) => {
+                let b32 = segment(&key, 3);
+                let field = segment(&key, 4);
+                peers
+                    .entry(b32.clone())
+                    .or_insert_with(|| empty_peer(&b32, &peer))
+                    .insert(field, json!(hex(value)));
+            }
+            Some(PeerKey::Metadata { peer, name }) => {
+                let b32 = segment(&key, 3);
+                let p = peers
+                    .entry(b32.clone())
+                    .or_insert_with(|| empty_peer(&b32, &peer));
+                if name == peer_key::PROTOCOLS {
+                    p.insert(
+                        "protocols_type".into(),
+                        json!(gob::type_name(value).unwrap_or_else(|| "?".into())),
+                    );
+                    if let Ok(mut decoded) = gob::decode_protocols(value) {
+                        decoded.protocols.sort();
+                        p.insert("protocols".into(), json!(decoded.protocols));
+                    }
+                } else if let Some(Json::Object(m)) = p.get_mut("metadata") {
+                    m.insert(name, metadata_json(value));
+                }
+            }
+            None => other_lines.push(other),
+        }
+    }
+    let mut lines = 0;
+    for line in peers
+        .into_values()
+        .map(Json::Object)
+        .chain(gc_lines)
+        .chain(other_lines)
+    {
+        serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        lines += 1;
+    }
+    out.flush()?;
+    Ok(lines)
+}
