@@ -4,3 +4,8 @@
 pub mod codec;
 pub mod datastore;
 pub mod dump;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
