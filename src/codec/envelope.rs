@@ -58,6 +58,18 @@ impl Envelope {
         &self.raw
     }
 
+    /// The envelope as go-libp2p's `Envelope.Marshal()` re-encodes it: fields 1, 2, 3, 5 in
+    /// order, the public key in its canonical form, nothing else.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let key = StoredKey::new(self.public_key.key_type, self.public_key.data.clone());
+        let mut raw = Vec::with_capacity(self.raw.len());
+        put_bytes_field(&mut raw, 1, key.raw());
+        put_bytes_field(&mut raw, 2, &self.payload_type);
+        put_bytes_field(&mut raw, 3, &self.payload);
+        put_bytes_field(&mut raw, 5, &self.signature);
+        raw
+    }
+
     /// Checks the signature over `domain`, the payload type and the payload.
     pub fn verify(&self, domain: &str) -> Result<()> {
         let key = self
@@ -212,6 +224,7 @@ mod tests {
         let addr = vec![4, 127, 0, 0, 1, 6, 0x0f, 0xa1];
         let signed = SignedPeerRecord::seal(&kp, 7, vec![addr.clone()]).unwrap();
         let opened = SignedPeerRecord::open(signed.envelope.raw()).unwrap();
+        assert_eq!(opened.envelope.canonical_bytes(), signed.envelope.raw());
         assert_eq!(opened.record.seq, 7);
         assert_eq!(opened.record.addrs, vec![addr]);
         assert_eq!(opened, signed);

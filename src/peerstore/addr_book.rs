@@ -1,0 +1,496 @@
+//! The address book: per-address TTLs and signed peer records, one `AddrBookRecord` per peer at
+//! `/peers/addrs/<B32>` (go-libp2p's `addr_book.go`).
+//!
+//! Every operation on a peer's record runs under that peer's lock: load (cache, else store),
+//! change, write, update the cache. The cache therefore only ever holds what the store holds,
+//! and a signed record and its addresses are always stored together (go-libp2p #1701).
+
+use multiaddr::{Multiaddr, Protocol};
+
+use super::clock::expiry;
+use super::{Error, Peerstore, RawPeerId, Result, Ttl};
+use crate::codec::envelope::SignedPeerRecord;
+use crate::codec::peer_key;
+use crate::codec::record::{AddrBookRecord, AddrEntry, CertifiedRecord};
+use crate::datastore::{Batch, Key, Op, Query};
+
+/// One stored address, as the store has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrEntryInfo {
+    /// Binary multiaddr (may use protocols this version cannot parse).
+    pub addr: Vec<u8>,
+    /// Unix seconds.
+    pub expiry: i64,
+    pub ttl: Ttl,
+}
+
+impl AddrEntryInfo {
+    pub fn multiaddr(&self) -> Option<Multiaddr> {
+        Multiaddr::try_from(self.addr.clone()).ok()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TtlMode {
+    /// `add_addrs`: TTL and expiry only ever grow.
+    Extend,
+    /// `set_addrs`: TTL and expiry are replaced.
+    Override,
+}
+
+/// go-libp2p's `addrsRecord.clean`: sort by expiry and drop expired addresses, when the record
+/// was changed (`dirty`) or holds expired addresses. Returns whether the record must be written.
+pub(crate) fn clean(rec: &mut AddrBookRecord, now_unix: i64, dirty: bool) -> bool {
+    let expired = rec.addrs.iter().any(|a| a.expiry <= now_unix);
+    if !dirty && !expired {
+        return false;
+    }
+    if rec.addrs.is_empty() {
+        return true; // a ghost record: writing it deletes it
+    }
+    let before = rec.addrs.len();
+    if dirty || !rec.is_sorted() {
+        rec.sort();
+    }
+    rec.addrs.retain(|a| a.expiry > now_unix);
+    dirty || rec.addrs.len() != before
+}
+
+/// Strips a trailing `/p2p/<id>`; drops empty addresses and those naming another peer.
+fn clean_addrs(addrs: &[Multiaddr], peer: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let mut addr = addr.clone();
+        if let Some(Protocol::P2p(id)) = addr.iter().last() {
+            if id.to_bytes() != peer {
+                tracing::warn!(%addr, "address names another peer; dropped");
+                continue;
+            }
+            addr.pop();
+        }
+        if addr.is_empty() {
+            continue;
+        }
+        let bytes = addr.to_vec();
+        if !out.contains(&bytes) {
+            out.push(bytes);
+        }
+    }
+    out
+}
+
+impl Peerstore {
+    /// Loads a peer's record: from the cache, else from the store. Call with the peer locked.
+    pub(crate) fn load_record(&self, peer: &[u8]) -> Result<Option<AddrBookRecord>> {
+        if let Some(cache) = &self.inner.cache {
+            let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(rec) = c.get_mut(&peer.to_vec()) {
+                return Ok(rec.clone());
+            }
+        }
+        let key = peer_key::addrs_key(peer);
+        let rec = match self.inner.ds.get(&key)? {
+            None => None,
+            Some(bytes) => {
+                Some(
+                    AddrBookRecord::decode(&bytes).map_err(|source| Error::Corrupt {
+                        key: key.to_string(),
+                        source,
+                    })?,
+                )
+            }
+        };
+        self.cache_put(peer, rec.clone());
+        Ok(rec)
+    }
+
+    /// The write of a record (a delete when it holds no addresses). Go never stores an empty record.
+    pub(crate) fn record_op(peer: &[u8], rec: &AddrBookRecord) -> Op {
+        let key = peer_key::addrs_key(peer);
+        if rec.addrs.is_empty() {
+            Op::Delete(key)
+        } else {
+            Op::Put(key, rec.encode())
+        }
+    }
+
+    /// Writes a record and updates the cache. Call with the peer locked.
+    pub(crate) fn store_record(&self, peer: &[u8], rec: AddrBookRecord) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.push(Self::record_op(peer, &rec));
+        self.write_records(batch, vec![(peer.to_vec(), rec)])
+    }
+
+    /// Applies a batch holding record writes, then updates the cache to match.
+    pub(crate) fn write_records(
+        &self,
+        batch: Batch,
+        recs: Vec<(Vec<u8>, AddrBookRecord)>,
+    ) -> Result<()> {
+        if let Err(e) = self.inner.ds.write(batch) {
+            for (peer, _) in &recs {
+                self.cache_remove(peer);
+            }
+            return Err(e.into());
+        }
+        for (peer, rec) in recs {
+            let stored = (!rec.addrs.is_empty()).then_some(rec);
+            self.cache_put(&peer, stored);
+        }
+        Ok(())
+    }
+
+    fn cache_put(&self, peer: &[u8], rec: Option<AddrBookRecord>) {
+        if let Some(cache) = &self.inner.cache {
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(peer.to_vec(), rec);
+        }
+    }
+
+    pub(crate) fn cache_remove(&self, peer: &[u8]) {
+        if let Some(cache) = &self.inner.cache {
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&peer.to_vec());
+        }
+    }
+
+    /// Adds addresses with `ttl`; an address already known keeps the longer TTL and the later
+    /// expiry. A TTL of zero or less does nothing.
+    pub fn add_addrs(
+        &self,
+        peer: impl Into<RawPeerId>,
+        addrs: &[Multiaddr],
+        ttl: impl Into<Ttl>,
+    ) -> Result<()> {
+        let (peer, ttl) = (peer.into(), ttl.into());
+        self.check_open()?;
+        if ttl.0 <= 0 {
+            return Ok(());
+        }
+        let addrs = clean_addrs(addrs, peer.as_bytes());
+        let _lock = self.lock_peer(peer.as_bytes());
+        let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, TtlMode::Extend)? else {
+            return Ok(());
+        };
+        self.store_record(peer.as_bytes(), rec)
+    }
+
+    pub fn add_addr(
+        &self,
+        peer: impl Into<RawPeerId>,
+        addr: &Multiaddr,
+        ttl: impl Into<Ttl>,
+    ) -> Result<()> {
+        self.add_addrs(peer, std::slice::from_ref(addr), ttl)
+    }
+
+    /// Sets the TTL of addresses, adding those not known; a TTL of zero or less removes them.
+    pub fn set_addrs(
+        &self,
+        peer: impl Into<RawPeerId>,
+        addrs: &[Multiaddr],
+        ttl: impl Into<Ttl>,
+    ) -> Result<()> {
+        let (peer, ttl) = (peer.into(), ttl.into());
+        self.check_open()?;
+        let addrs = clean_addrs(addrs, peer.as_bytes());
+        let _lock = self.lock_peer(peer.as_bytes());
+        if ttl.0 <= 0 {
+            return self.delete_addrs(peer.as_bytes(), &addrs);
+        }
+        let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, TtlMode::Override)? else {
+            return Ok(());
+        };
+        self.store_record(peer.as_bytes(), rec)
+    }
+
+    pub fn set_addr(
+        &self,
+        peer: impl Into<RawPeerId>,
+        addr: &Multiaddr,
+        ttl: impl Into<Ttl>,
+    ) -> Result<()> {
+        self.set_addrs(peer, std::slice::from_ref(addr), ttl)
+    }
+
+    /// Merges `addrs` into the peer's record and returns the record to write (`None`: nothing
+    /// to do). Call with the peer locked.
+    fn apply_addrs(
+        &self,
+        peer: &[u8],
+        addrs: &[Vec<u8>],
+        ttl: Ttl,
+        mode: TtlMode,
+    ) -> Result<Option<AddrBookRecord>> {
+        if addrs.is_empty() {
+            return Ok(None);
+        }
+        let now = self.now_nanos();
+        let now_unix = now.div_euclid(1_000_000_000);
+        let mut rec = self.load_record(peer)?.unwrap_or_else(|| AddrBookRecord {
+            id: peer.to_vec(),
+            ..Default::default()
+        });
+        clean(&mut rec, now_unix, false);
+        let new_exp = expiry(now, ttl.0);
+        let mut added = Vec::new();
+        for incoming in addrs {
+            match rec.addrs.iter_mut().find(|e| &e.addr == incoming) {
+                Some(e) => match mode {
+                    TtlMode::Override => {
+                        e.ttl = ttl.0;
+                        e.expiry = new_exp;
+                    }
+                    TtlMode::Extend => {
+                        e.ttl = e.ttl.max(ttl.0);
+                        e.expiry = e.expiry.max(new_exp);
+                    }
+                },
+                None => {
+                    rec.addrs.push(AddrEntry {
+                        addr: incoming.clone(),
+                        expiry: new_exp,
+                        ttl: ttl.0,
+                        unknown_fields: Vec::new(),
+                    });
+                    added.push(incoming.clone());
+                }
+            }
+        }
+        clean(&mut rec, now_unix, true);
+        self.enforce_addr_cap(&mut rec);
+        self.inner.subs.broadcast(peer, &added);
+        Ok(Some(rec))
+    }
+
+    /// Evicts the addresses that expire soonest while the peer has more than the cap, never
+    /// touching (nor counting) connected and permanent ones.
+    fn enforce_addr_cap(&self, rec: &mut AddrBookRecord) {
+        let cap = self.inner.opts.max_addrs_per_peer;
+        if cap == 0 {
+            return;
+        }
+        let counted = |e: &AddrEntry| !Ttl(e.ttl).is_connected_or_permanent();
+        let mut over = rec
+            .addrs
+            .iter()
+            .filter(|e| counted(e))
+            .count()
+            .saturating_sub(cap);
+        // Sorted by expiry: the first counted entries are the ones that expire soonest.
+        rec.addrs.retain(|e| {
+            if over > 0 && counted(e) {
+                over -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Removes exactly the given addresses (not go-libp2p's swap-while-iterating bug).
+    fn delete_addrs(&self, peer: &[u8], addrs: &[Vec<u8>]) -> Result<()> {
+        let Some(mut rec) = self.load_record(peer)? else {
+            return Ok(());
+        };
+        let now_unix = self.inner.clock.now_unix();
+        clean(&mut rec, now_unix, false);
+        rec.addrs.retain(|e| !addrs.contains(&e.addr));
+        clean(&mut rec, now_unix, true);
+        self.store_record(peer, rec)
+    }
+
+    /// Gives every address whose TTL is exactly `old_ttl` the TTL `new_ttl` (expiring
+    /// `new_ttl` from now); a `new_ttl` of zero removes them.
+    pub fn update_addrs(
+        &self,
+        peer: impl Into<RawPeerId>,
+        old_ttl: impl Into<Ttl>,
+        new_ttl: impl Into<Ttl>,
+    ) -> Result<()> {
+        let (peer, old_ttl, new_ttl) = (peer.into(), old_ttl.into(), new_ttl.into());
+        self.check_open()?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        let Some(mut rec) = self.load_record(peer.as_bytes())? else {
+            return Ok(());
+        };
+        let now = self.now_nanos();
+        let now_unix = now.div_euclid(1_000_000_000);
+        clean(&mut rec, now_unix, false);
+        let new_exp = expiry(now, new_ttl.0);
+        let mut dirty = false;
+        for e in rec.addrs.iter_mut().filter(|e| e.ttl == old_ttl.0) {
+            e.ttl = new_ttl.0;
+            e.expiry = new_exp;
+            dirty = true;
+        }
+        if clean(&mut rec, now_unix, dirty) {
+            self.store_record(peer.as_bytes(), rec)?;
+        }
+        Ok(())
+    }
+
+    /// The peer's unexpired addresses, soonest-expiring first. As in go-libp2p, a record that
+    /// held expired addresses is written back without them. Addresses this version cannot parse
+    /// are left out here (they stay stored; see [`Peerstore::addr_entries`]).
+    pub fn addrs(&self, peer: impl Into<RawPeerId>) -> Result<Vec<Multiaddr>> {
+        let peer = peer.into();
+        self.check_open()?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        let Some(mut rec) = self.load_record(peer.as_bytes())? else {
+            return Ok(Vec::new());
+        };
+        if clean(&mut rec, self.inner.clock.now_unix(), false) {
+            self.store_record(peer.as_bytes(), rec.clone())?;
+        }
+        Ok(rec
+            .addrs
+            .iter()
+            .filter_map(|e| match Multiaddr::try_from(e.addr.clone()) {
+                Ok(m) => Some(m),
+                Err(err) => {
+                    tracing::warn!(peer = %peer, error = %err, "stored address does not parse; skipped");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// The peer's unexpired address entries with expiry and TTL, without writing anything.
+    pub fn addr_entries(&self, peer: impl Into<RawPeerId>) -> Result<Vec<AddrEntryInfo>> {
+        let peer = peer.into();
+        self.check_open()?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        let Some(mut rec) = self.load_record(peer.as_bytes())? else {
+            return Ok(Vec::new());
+        };
+        clean(&mut rec, self.inner.clock.now_unix(), false);
+        Ok(rec
+            .addrs
+            .into_iter()
+            .map(|e| AddrEntryInfo {
+                addr: e.addr,
+                expiry: e.expiry,
+                ttl: Ttl(e.ttl),
+            })
+            .collect())
+    }
+
+    /// Deletes the peer's address record (and with it its signed record).
+    pub fn clear_addrs(&self, peer: impl Into<RawPeerId>) -> Result<()> {
+        let peer = peer.into();
+        self.check_open()?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        self.cache_remove(peer.as_bytes());
+        self.inner
+            .ds
+            .delete(&peer_key::addrs_key(peer.as_bytes()))?;
+        self.cache_put(peer.as_bytes(), None);
+        Ok(())
+    }
+
+    /// Every peer with an address record (expired but not yet collected ones included).
+    pub fn peers_with_addrs(&self) -> Result<Vec<RawPeerId>> {
+        self.check_open()?;
+        self.peers_under(&Key::new(peer_key::ADDRS), 3)
+    }
+
+    /// Decodes the peer segment (path segment `index`, counting from 0 at `peers`) of every key
+    /// under `prefix`, skipping keys whose segment is not base32 (as Go does).
+    pub(crate) fn peers_under(&self, prefix: &Key, index: usize) -> Result<Vec<RawPeerId>> {
+        let mut out: Vec<RawPeerId> = Vec::new();
+        for e in self.inner.ds.query(&Query::keys(prefix.clone()))? {
+            let key = e.key_lossy();
+            let Some(seg) = key.split('/').nth(index) else {
+                continue;
+            };
+            match peer_key::decode_segment(seg) {
+                Ok(raw) => out.push(RawPeerId::from_bytes(raw)),
+                Err(_) => {
+                    tracing::warn!(key, "key with a peer segment that is not base32; skipped")
+                }
+            }
+        }
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Stores a signed peer record (a marshalled envelope) and adds its addresses with `ttl`
+    /// (extend semantics), atomically. Returns `false` when a record with a higher seq is
+    /// already stored; an equal seq refreshes the TTLs.
+    pub fn consume_peer_record(&self, envelope: &[u8], ttl: impl Into<Ttl>) -> Result<bool> {
+        let ttl = ttl.into();
+        self.check_open()?;
+        let signed = SignedPeerRecord::open(envelope).map_err(|source| Error::PeerRecord {
+            peer: crate::codec::envelope::Envelope::decode(envelope)
+                .map(|e| RawPeerId::from_bytes(e.public_key.peer_id_bytes()).to_string())
+                .unwrap_or_else(|_| "?".into()),
+            source,
+        })?;
+        let peer = signed.record.peer_id.clone();
+        let mut addrs = Vec::with_capacity(signed.record.addrs.len());
+        for a in &signed.record.addrs {
+            addrs.push(
+                Multiaddr::try_from(a.clone()).map_err(|e| Error::PeerRecord {
+                    peer: RawPeerId::from_bytes(peer.clone()).to_string(),
+                    source: crate::codec::Error::Multiaddr(e.to_string()),
+                })?,
+            );
+        }
+        let addrs = clean_addrs(&addrs, &peer);
+        let _lock = self.lock_peer(&peer);
+        let existing = self.load_record(&peer)?;
+        if let Some(mut rec) = existing.clone() {
+            clean(&mut rec, self.inner.clock.now_unix(), false);
+            let latest = match &rec.certified_record {
+                Some(c) if !rec.addrs.is_empty() && !c.raw.is_empty() => c.seq,
+                _ => 0,
+            };
+            if latest > signed.record.seq {
+                return Ok(false);
+            }
+        }
+        let mut rec = match self.apply_addrs(&peer, &addrs, ttl, TtlMode::Extend)? {
+            Some(rec) => rec,
+            None => {
+                let mut rec = existing.unwrap_or_else(|| AddrBookRecord {
+                    id: peer.clone(),
+                    ..Default::default()
+                });
+                clean(&mut rec, self.inner.clock.now_unix(), false);
+                rec
+            }
+        };
+        rec.certified_record = Some(CertifiedRecord {
+            seq: signed.record.seq,
+            raw: signed.envelope.canonical_bytes(),
+            unknown_fields: Vec::new(),
+        });
+        self.store_record(&peer, rec)?;
+        Ok(true)
+    }
+
+    /// The peer's stored signed record, if it has one and still has addresses.
+    pub fn peer_record(&self, peer: impl Into<RawPeerId>) -> Result<Option<SignedPeerRecord>> {
+        let peer = peer.into();
+        self.check_open()?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        let Some(mut rec) = self.load_record(peer.as_bytes())? else {
+            return Ok(None);
+        };
+        clean(&mut rec, self.inner.clock.now_unix(), false);
+        match rec.certified_record {
+            Some(c) if !c.raw.is_empty() && !rec.addrs.is_empty() => SignedPeerRecord::open(&c.raw)
+                .map(Some)
+                .map_err(|source| Error::Corrupt {
+                    key: peer_key::addrs_key(peer.as_bytes()).to_string(),
+                    source,
+                }),
+            _ => Ok(None),
+        }
+    }
+}

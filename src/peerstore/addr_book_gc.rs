@@ -1,0 +1,403 @@
+//! Garbage collection of expired addresses (go-libp2p's `addr_book_gc.go`), in Go's two modes:
+//!
+//! - **purge-store** (lookahead 0): visit every record, drop expired addresses, write back what
+//!   changed (delete what emptied);
+//! - **lookahead**: index records whose first expiry falls within `now + lookahead` under
+//!   `/peers/gc/addrs/<ts>/<B32>`; each purge visits only index entries with `ts <= now`.
+//!
+//! Unlike go-libp2p, writes go out in real batches (one per chunk of records), and each chunk's
+//! peers are locked while it is cleaned and written, so a purge never overwrites a concurrent
+//! update (go-libp2p #1712).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::addr_book::clean;
+use super::clock::expiry;
+use super::{Peerstore, Result};
+use crate::codec::peer_key;
+use crate::codec::record::AddrBookRecord;
+use crate::datastore::{Batch, Key, Op, Query};
+
+/// Records handled per batch (and per round of peer locks).
+const CHUNK: usize = 256;
+
+/// What one GC run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Address records looked at.
+    pub records_visited: usize,
+    /// Records written back with fewer addresses.
+    pub records_updated: usize,
+    /// Records deleted because no address was left.
+    pub records_deleted: usize,
+    /// Addresses removed.
+    pub addrs_removed: usize,
+    /// Lookahead index entries written.
+    pub index_added: usize,
+    /// Lookahead index entries removed (visited, or unparseable).
+    pub index_removed: usize,
+    /// Records skipped because they do not decode (left as they are).
+    pub records_unreadable: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct GcState {
+    /// Held while a GC pass runs: never two at once.
+    running: Mutex<()>,
+    /// End of the current lookahead window (unix seconds); `i64::MIN` before the first one.
+    window_end: AtomicI64,
+    background: Mutex<Option<(JoinHandle<()>, Sender<()>)>>,
+}
+
+fn is_multihash(b: &[u8]) -> bool {
+    let mut rest = b;
+    let Ok(_code) = prost::encoding::decode_varint(&mut rest) else {
+        return false;
+    };
+    let Ok(len) = prost::encoding::decode_varint(&mut rest) else {
+        return false;
+    };
+    len as usize == rest.len()
+}
+
+impl Peerstore {
+    fn gc_lock(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .gc
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One GC cycle now: in lookahead mode, renew the window if it has ended, then purge.
+    pub fn gc(&self) -> Result<GcReport> {
+        self.check_open()?;
+        let mut report = GcReport::default();
+        if !self.inner.opts.gc_lookahead_interval.is_zero()
+            && self.inner.gc.window_end.load(Ordering::SeqCst) <= self.inner.clock.now_unix()
+        {
+            report = self.gc_populate_lookahead()?;
+        }
+        let purge = self.gc_purge()?;
+        report.records_visited += purge.records_visited;
+        report.records_updated += purge.records_updated;
+        report.records_deleted += purge.records_deleted;
+        report.addrs_removed += purge.addrs_removed;
+        report.index_added += purge.index_added;
+        report.index_removed += purge.index_removed;
+        report.records_unreadable += purge.records_unreadable;
+        Ok(report)
+    }
+
+    /// One purge: over the lookahead index when lookahead is on, else over every record.
+    pub fn gc_purge(&self) -> Result<GcReport> {
+        self.check_open()?;
+        let _running = self.gc_lock();
+        if self.inner.opts.gc_lookahead_interval.is_zero() {
+            self.purge_store()
+        } else {
+            self.purge_lookahead()
+        }
+    }
+
+    /// Indexes every record whose first address expires within `now + lookahead`
+    /// (does nothing when lookahead is off).
+    pub fn gc_populate_lookahead(&self) -> Result<GcReport> {
+        self.check_open()?;
+        let lookahead = self.inner.opts.gc_lookahead_interval;
+        let mut report = GcReport::default();
+        if lookahead.is_zero() {
+            return Ok(report);
+        }
+        let _running = self.gc_lock();
+        let until = expiry(
+            self.now_nanos(),
+            i64::try_from(lookahead.as_nanos()).unwrap_or(i64::MAX),
+        );
+        let keys = self
+            .inner
+            .ds
+            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
+        let mut batch = Batch::new();
+        for chunk in keys.chunks(CHUNK) {
+            let peers: Vec<(String, Vec<u8>)> = chunk
+                .iter()
+                .filter_map(|e| {
+                    let key = e.key_lossy();
+                    let seg = key.rsplit('/').next()?.to_owned();
+                    let peer = peer_key::decode_segment(&seg).ok()?;
+                    Some((seg, peer))
+                })
+                .collect();
+            let _locks = self.lock_peers(peers.iter().map(|(_, p)| p.as_slice()));
+            for (seg, peer) in &peers {
+                report.records_visited += 1;
+                let rec = match self.load_record(peer) {
+                    Ok(Some(rec)) => rec,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "GC lookahead: record skipped");
+                        report.records_unreadable += 1;
+                        continue;
+                    }
+                };
+                if let Some(first) = rec.addrs.first()
+                    && first.expiry <= until
+                {
+                    batch.push(Op::Put(
+                        Key::new(peer_key::GC_ADDRS)
+                            .child_string(&format!("{}/{seg}", first.expiry)),
+                        Vec::new(),
+                    ));
+                    report.index_added += 1;
+                }
+            }
+        }
+        self.inner.ds.write(batch)?;
+        self.inner.gc.window_end.store(until, Ordering::SeqCst);
+        Ok(report)
+    }
+
+    /// Locks several peers' stripes, in stripe order (so two callers never deadlock).
+    fn lock_peers<'a>(&self, peers: impl Iterator<Item = &'a [u8]>) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = peers.map(super::stripe_of).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|s| {
+                self.inner.stripes[s]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+            })
+            .collect()
+    }
+
+    /// Cleans one record under its lock; adds its write to the batch if it changed.
+    fn purge_record(
+        &self,
+        peer: &[u8],
+        now_unix: i64,
+        report: &mut GcReport,
+        batch: &mut Batch,
+        written: &mut Vec<(Vec<u8>, AddrBookRecord)>,
+    ) -> Option<AddrBookRecord> {
+        report.records_visited += 1;
+        let mut rec = match self.load_record(peer) {
+            Ok(Some(rec)) => rec,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "GC purge: record skipped");
+                report.records_unreadable += 1;
+                return None;
+            }
+        };
+        let before = rec.addrs.len();
+        if clean(&mut rec, now_unix, false) {
+            report.addrs_removed += before - rec.addrs.len();
+            if rec.addrs.is_empty() {
+                report.records_deleted += 1;
+            } else {
+                report.records_updated += 1;
+            }
+            batch.push(Self::record_op(peer, &rec));
+            written.push((peer.to_vec(), rec.clone()));
+        }
+        Some(rec)
+    }
+
+    fn purge_store(&self) -> Result<GcReport> {
+        let now_unix = self.inner.clock.now_unix();
+        let mut report = GcReport::default();
+        let keys = self
+            .inner
+            .ds
+            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
+        for chunk in keys.chunks(CHUNK) {
+            let peers: Vec<Vec<u8>> = chunk
+                .iter()
+                .filter_map(|e| {
+                    let key = e.key_lossy();
+                    peer_key::decode_segment(key.rsplit('/').next()?).ok()
+                })
+                .collect();
+            let _locks = self.lock_peers(peers.iter().map(Vec::as_slice));
+            let (mut batch, mut written) = (Batch::new(), Vec::new());
+            for peer in &peers {
+                self.purge_record(peer, now_unix, &mut report, &mut batch, &mut written);
+            }
+            self.write_records(batch, written)?;
+        }
+        Ok(report)
+    }
+
+    fn purge_lookahead(&self) -> Result<GcReport> {
+        let now_unix = self.inner.clock.now_unix();
+        let window_end = self.inner.gc.window_end.load(Ordering::SeqCst);
+        let mut report = GcReport::default();
+        // Index keys: /peers/gc/addrs/<ts>/<B32>, visited in timestamp order.
+        let mut due: Vec<(i64, String, Vec<u8>)> = Vec::new();
+        let mut batch = Batch::new();
+        for e in self
+            .inner
+            .ds
+            .query(&Query::keys(Key::new(peer_key::GC_ADDRS)))?
+        {
+            let key = e.key_lossy();
+            let parsed = key
+                .strip_prefix("/peers/gc/addrs/")
+                .and_then(|rest| rest.split_once('/'))
+                .and_then(|(ts, seg)| {
+                    let peer = peer_key::decode_segment(seg)
+                        .ok()
+                        .filter(|p| is_multihash(p))?;
+                    Some((ts.parse::<i64>().ok()?, seg.to_owned(), peer))
+                });
+            match parsed {
+                Some((ts, seg, peer)) => {
+                    if ts <= now_unix {
+                        due.push((ts, seg, peer));
+                    }
+                }
+                None => {
+                    // An entry this version cannot read: dropped, as go-libp2p does.
+                    if let Ok(k) = e.key() {
+                        batch.push(Op::Delete(k));
+                        report.index_removed += 1;
+                    }
+                }
+            }
+        }
+        due.sort();
+        let mut written = Vec::new();
+        for chunk in due.chunks(CHUNK) {
+            let _locks = self.lock_peers(chunk.iter().map(|(_, _, p)| p.as_slice()));
+            for (ts, seg, peer) in chunk {
+                batch.push(Op::Delete(
+                    Key::new(peer_key::GC_ADDRS).child_string(&format!("{ts}/{seg}")),
+                ));
+                report.index_removed += 1;
+                let rec = self.purge_record(peer, now_unix, &mut report, &mut batch, &mut written);
+                if let Some(first) = rec.as_ref().and_then(|r| r.addrs.first())
+                    && first.expiry <= window_end
+                {
+                    batch.push(Op::Put(
+                        Key::new(peer_key::GC_ADDRS)
+                            .child_string(&format!("{}/{seg}", first.expiry)),
+                        Vec::new(),
+                    ));
+                    report.index_added += 1;
+                }
+            }
+            self.write_records(std::mem::take(&mut batch), std::mem::take(&mut written))?;
+        }
+        self.write_records(batch, written)?;
+        Ok(report)
+    }
+
+    /// Starts the background GC thread if the purge interval is set.
+    pub(crate) fn start_background_gc(&self) {
+        let opts = &self.inner.opts;
+        if opts.gc_purge_interval.is_zero() {
+            return;
+        }
+        let (stop_tx, stop_rx) = channel();
+        // The thread holds only a weak handle: dropping every Peerstore clone ends it.
+        let weak = std::sync::Arc::downgrade(&self.inner);
+        let (delay, purge_every, lookahead_every) = (
+            opts.gc_initial_delay,
+            opts.gc_purge_interval,
+            opts.gc_lookahead_interval,
+        );
+        let handle = std::thread::Builder::new()
+            .name("pstoreds-gc".into())
+            .spawn(move || background(weak, stop_rx, delay, purge_every, lookahead_every));
+        match handle {
+            Ok(h) => {
+                *self
+                    .inner
+                    .gc
+                    .background
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some((h, stop_tx))
+            }
+            Err(e) => tracing::error!(error = %e, "could not start the GC thread"),
+        }
+    }
+
+    pub(crate) fn stop_background_gc(&self) {
+        let taken = self
+            .inner
+            .gc
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((handle, stop)) = taken {
+            let _ = stop.send(());
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// The GC loop: wait the initial delay, renew the lookahead window, then purge every
+/// `purge_every` and renew the window every `lookahead_every`, until told to stop.
+fn background(
+    inner: std::sync::Weak<super::Inner>,
+    stop: Receiver<()>,
+    delay: Duration,
+    purge_every: Duration,
+    lookahead_every: Duration,
+) {
+    let wait = |d: Duration| !matches!(stop.recv_timeout(d), Err(RecvTimeoutError::Timeout));
+    if wait(delay) {
+        return;
+    }
+    let run = |f: &dyn Fn(&Peerstore) -> Result<GcReport>| -> bool {
+        let Some(inner) = inner.upgrade() else {
+            return false;
+        };
+        let ps = Peerstore { inner };
+        match f(&ps) {
+            Ok(r) => tracing::debug!(?r, "GC pass"),
+            Err(super::Error::Closed) => return false,
+            Err(e) => tracing::warn!(error = %e, "GC pass failed"),
+        }
+        true
+    };
+    let lookahead = !lookahead_every.is_zero();
+    if lookahead && !run(&|ps| ps.gc_populate_lookahead()) {
+        return;
+    }
+    let mut next_purge = Instant::now() + purge_every;
+    let mut next_window = Instant::now() + lookahead_every;
+    loop {
+        let next = if lookahead {
+            next_purge.min(next_window)
+        } else {
+            next_purge
+        };
+        if wait(next.saturating_duration_since(Instant::now())) {
+            return;
+        }
+        let now = Instant::now();
+        if lookahead && now >= next_window {
+            if !run(&|ps| ps.gc_populate_lookahead()) {
+                return;
+            }
+            next_window = now + lookahead_every;
+        }
+        if now >= next_purge {
+            if !run(&|ps| ps.gc_purge()) {
+                return;
+            }
+            next_purge = now + purge_every;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Peer metadata: Go gob values at `/peers/metadata/<B32>/<name>` (go-libp2p's `metadata.go`).
+
+use super::{Error, Peerstore, RawPeerId, Result};
+use crate::codec::gob::Value;
+use crate::codec::peer_key;
+use crate::datastore::{Batch, Query};
+
+impl Peerstore {
+    fn metadata_key(&self, peer: &RawPeerId, name: &str) -> Result<crate::datastore::Key> {
+        peer_key::metadata_key(peer.as_bytes(), name).map_err(|e| Error::Invalid {
+            peer: peer.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The value stored under `name`, or `None`. Values of types without a Rust variant come
+    /// back as [`Value::Other`] with their bytes.
+    pub fn get(&self, peer: impl Into<RawPeerId>, name: &str) -> Result<Option<Value>> {
+        let peer = peer.into();
+        self.check_open()?;
+        let key = self.metadata_key(&peer, name)?;
+        match self.inner.ds.get(&key)? {
+            None => Ok(None),
+            Some(bytes) => Value::decode(&bytes)
+                .map(Some)
+                .map_err(|source| Error::Corrupt {
+                    key: key.to_string(),
+                    source,
+                }),
+        }
+    }
+
+    /// Stores `value` under `name`, gob-encoded as go-libp2p writes it.
+    pub fn put(&self, peer: impl Into<RawPeerId>, name: &str, value: &Value) -> Result<()> {
+        let peer = peer.into();
+        self.check_open()?;
+        let key = self.metadata_key(&peer, name)?;
+        let bytes = value.encode().map_err(|e| Error::Invalid {
+            peer: peer.to_string(),
+            reason: format!("metadata {name:?}: {e}"),
+        })?;
+        self.inner.ds.put(&key, &bytes)?;
+        Ok(())
+    }
+
+    /// Deletes all of the peer's metadata (protocols included), in one batch.
+    pub(crate) fn remove_metadata(&self, peer: &RawPeerId) -> Result<()> {
+        let _lock = self.lock_peer(peer.as_bytes());
+        let prefix = peer_key::metadata_prefix(peer.as_bytes());
+        let mut batch = Batch::new();
+        for e in self.inner.ds.query(&Query::keys(prefix))? {
+            batch = batch.delete(e.key()?);
+        }
+        self.inner.ds.write(batch)?;
+        Ok(())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Int(i)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}

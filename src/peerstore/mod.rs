@@ -1,0 +1,233 @@
+//! The persistent peerstore: go-libp2p's `pstoreds` in Rust, over any [`Datastore`].
+//!
+//! One [`Peerstore`] holds the four books of go-libp2p, each in its own file as in Go:
+//! the address book with signed peer records (`addr_book.rs`, GC in `addr_book_gc.rs`), the key
+//! book (`key_book.rs`), peer metadata (`metadata.rs`) and the protocol book (`proto_book.rs`),
+//! plus latency metrics (`metrics.rs`). It stores exactly what go-libp2p v0.48.0 stores.
+//!
+//! ```
+//! use pstoreds::peerstore::{Peerstore, Options, Ttl};
+//! use libp2p_identity::Keypair;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let peer = Keypair::generate_ed25519().public().to_peer_id();
+//! let addr: multiaddr::Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse()?;
+//! {
+//!     let ps = Options::new().open_leveldb(dir.path())?;
+//!     ps.add_addrs(peer, &[addr.clone()], Ttl::PERMANENT)?;
+//!     ps.put(peer, "AgentVersion", &"my-node/1.0".into())?;
+//!     ps.close()?;
+//! }
+//! let ps = Options::new().open_leveldb(dir.path())?;
+//! assert_eq!(ps.addrs(peer)?, vec![addr]);
+//! assert_eq!(ps.get(peer, "AgentVersion")?, Some("my-node/1.0".into()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod addr_book;
+mod addr_book_gc;
+mod clock;
+mod key_book;
+mod metadata;
+mod metrics;
+mod options;
+mod peer;
+mod proto_book;
+mod streams;
+mod ttl;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_cache::ArcCache;
+
+pub use addr_book::AddrEntryInfo;
+pub use addr_book_gc::GcReport;
+pub use clock::{Clock, MockClock, SystemClock};
+pub use options::Options;
+pub use peer::RawPeerId;
+pub use streams::AddrStream;
+pub use ttl::Ttl;
+
+use crate::codec::{self, record::AddrBookRecord};
+use crate::datastore::{self, Datastore};
+
+/// What a peerstore operation can fail with. Every variant names the peer or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Datastore(#[from] datastore::Error),
+    #[error("stored value at {key} does not decode: {source}")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: codec::Error,
+    },
+    #[error("peer {peer}: {reason}")]
+    Invalid { peer: String, reason: String },
+    #[error("peer {peer}: the signed peer record is refused: {source}")]
+    PeerRecord {
+        peer: String,
+        #[source]
+        source: codec::Error,
+    },
+    #[error("peer {peer}: too many protocols ({count} > {max})")]
+    TooManyProtocols {
+        peer: String,
+        count: usize,
+        max: usize,
+    },
+    #[error("invalid options: {0}")]
+    Options(String),
+    #[error("the peerstore is closed")]
+    Closed,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+const STRIPES: usize = 256;
+
+/// A peerstore over a datastore. Cheap to clone (all clones share one store); `Send + Sync`.
+#[derive(Clone)]
+pub struct Peerstore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Peerstore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peerstore")
+            .field("options", &self.inner.opts)
+            .finish()
+    }
+}
+
+pub(crate) struct Inner {
+    ds: Arc<dyn Datastore>,
+    opts: Options,
+    clock: Arc<dyn Clock>,
+    /// Per-peer locks: every read-modify-write of a peer's address record holds its stripe, so
+    /// concurrent operations on one peer (a signed record and an address update, say) never
+    /// interleave, and the cache never holds anything but what the store holds.
+    stripes: Vec<Mutex<()>>,
+    /// Address records by raw peer ID, as stored (`None`: known to be absent).
+    cache: Option<Mutex<ArcCache<Vec<u8>, Option<AddrBookRecord>>>>,
+    subs: streams::AddrSubs,
+    metrics: metrics::Metrics,
+    gc: addr_book_gc::GcState,
+    closed: AtomicBool,
+}
+
+impl Peerstore {
+    pub(crate) fn from_parts(ds: Arc<dyn Datastore>, opts: Options) -> Result<Peerstore> {
+        opts.validate()?;
+        let cache = match opts.cache_size {
+            0 => None,
+            n => Some(Mutex::new(
+                ArcCache::new(n).map_err(|e| Error::Options(e.to_string()))?,
+            )),
+        };
+        let inner = Arc::new(Inner {
+            ds,
+            clock: opts.clock.clone(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            cache,
+            subs: Default::default(),
+            metrics: Default::default(),
+            gc: Default::default(),
+            closed: AtomicBool::new(false),
+            opts,
+        });
+        let ps = Peerstore { inner };
+        ps.start_background_gc();
+        Ok(ps)
+    }
+
+    /// The options this peerstore was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
+    }
+
+    /// The datastore underneath.
+    pub fn datastore(&self) -> &Arc<dyn Datastore> {
+        &self.inner.ds
+    }
+
+    pub(crate) fn now_nanos(&self) -> i64 {
+        self.inner.clock.now_nanos()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Locks one peer's stripe.
+    pub(crate) fn lock_peer(&self, peer: &[u8]) -> MutexGuard<'_, ()> {
+        self.inner.stripes[stripe_of(peer)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every peer with addresses or keys (Go's `Peers()`: metadata-only peers are not listed).
+    pub fn peers(&self) -> Result<Vec<RawPeerId>> {
+        let mut all = self.peers_with_addrs()?;
+        all.extend(self.peers_with_keys()?);
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    /// The peer's current addresses (Go's `PeerInfo`).
+    pub fn peer_info(
+        &self,
+        peer: impl Into<RawPeerId>,
+    ) -> Result<(RawPeerId, Vec<multiaddr::Multiaddr>)> {
+        let peer = peer.into();
+        let addrs = self.addrs(&peer)?;
+        Ok((peer, addrs))
+    }
+
+    /// Removes the peer's keys, metadata, protocols and metrics; **not** its addresses, as in
+    /// go-libp2p (addresses expire on their own).
+    pub fn remove_peer(&self, peer: impl Into<RawPeerId>) -> Result<()> {
+        let peer = peer.into();
+        self.check_open()?;
+        self.remove_keys(&peer)?;
+        self.remove_metadata(&peer)?;
+        self.inner.metrics.remove_peer(peer.as_bytes());
+        Ok(())
+    }
+
+    /// Stops the background GC and closes the datastore. Later calls fail with
+    /// [`Error::Closed`]. Closing twice is fine.
+    pub fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.stop_background_gc();
+        self.inner.subs.close_all();
+        self.inner.ds.close()?;
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.closed.swap(true, Ordering::SeqCst)
+            && let Err(e) = self.ds.close()
+        {
+            tracing::warn!(error = %e, "closing the peerstore's datastore");
+        }
+    }
+}
+
+fn stripe_of(peer: &[u8]) -> usize {
+    let mut h = DefaultHasher::new();
+    peer.hash(&mut h);
+    (h.finish() as usize) % STRIPES
+}

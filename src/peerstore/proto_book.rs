@@ -1,0 +1,138 @@
+//! The protocol book: a peer's protocols as the gob map `map[protocol.ID]struct {}` under the
+//! metadata name `protocols` (go-libp2p's `protobook.go`). Maps written by go-libp2p before
+//! v0.25.0 (`map[string]struct {}`) are read too and rewritten in the current form.
+
+use super::{Error, Peerstore, RawPeerId, Result};
+use crate::codec::gob;
+use crate::codec::peer_key;
+
+impl Peerstore {
+    fn protocols_key(&self, peer: &RawPeerId) -> crate::datastore::Key {
+        peer_key::metadata_key(peer.as_bytes(), peer_key::PROTOCOLS)
+            .expect("\"protocols\" is a valid metadata name")
+    }
+
+    /// The stored protocols (sorted). Call with the peer locked.
+    fn load_protocols(&self, peer: &RawPeerId) -> Result<Vec<String>> {
+        let key = self.protocols_key(peer);
+        match self.inner.ds.get(&key)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => {
+                let mut p = gob::decode_protocols(&bytes)
+                    .map_err(|source| Error::Corrupt {
+                        key: key.to_string(),
+                        source,
+                    })?
+                    .protocols;
+                p.sort();
+                p.dedup();
+                Ok(p)
+            }
+        }
+    }
+
+    fn store_protocols(&self, peer: &RawPeerId, protocols: &[String]) -> Result<()> {
+        let bytes = gob::encode_protocols(protocols.iter().map(String::as_str));
+        self.inner.ds.put(&self.protocols_key(peer), &bytes)?;
+        Ok(())
+    }
+
+    fn too_many(&self, peer: &RawPeerId, count: usize) -> Result<()> {
+        let max = self.inner.opts.max_protocols;
+        if count > max {
+            return Err(Error::TooManyProtocols {
+                peer: peer.to_string(),
+                count,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// The peer's protocols, sorted.
+    pub fn get_protocols(&self, peer: impl Into<RawPeerId>) -> Result<Vec<String>> {
+        let peer = peer.into();
+        self.check_open()?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        self.load_protocols(&peer)
+    }
+
+    /// Adds protocols. Fails ("too many protocols") if the stored count plus the number given
+    /// exceeds the limit, counted before de-duplication, as in go-libp2p.
+    pub fn add_protocols<S: AsRef<str>>(
+        &self,
+        peer: impl Into<RawPeerId>,
+        protocols: &[S],
+    ) -> Result<()> {
+        let peer = peer.into();
+        self.check_open()?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        let mut have = self.load_protocols(&peer)?;
+        self.too_many(&peer, have.len() + protocols.len())?;
+        have.extend(protocols.iter().map(|p| p.as_ref().to_owned()));
+        have.sort();
+        have.dedup();
+        self.store_protocols(&peer, &have)
+    }
+
+    /// Replaces the peer's protocols. Fails if more than the limit are given (before
+    /// de-duplication).
+    pub fn set_protocols<S: AsRef<str>>(
+        &self,
+        peer: impl Into<RawPeerId>,
+        protocols: &[S],
+    ) -> Result<()> {
+        let peer = peer.into();
+        self.check_open()?;
+        self.too_many(&peer, protocols.len())?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        let mut set: Vec<String> = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
+        set.sort();
+        set.dedup();
+        self.store_protocols(&peer, &set)
+    }
+
+    /// Removes protocols; the map is written back even when it ends up empty (as in Go), but
+    /// nothing is written when the peer had none.
+    pub fn remove_protocols<S: AsRef<str>>(
+        &self,
+        peer: impl Into<RawPeerId>,
+        protocols: &[S],
+    ) -> Result<()> {
+        let peer = peer.into();
+        self.check_open()?;
+        let _lock = self.lock_peer(peer.as_bytes());
+        let mut have = self.load_protocols(&peer)?;
+        if have.is_empty() {
+            return Ok(());
+        }
+        have.retain(|p| !protocols.iter().any(|r| r.as_ref() == p));
+        self.store_protocols(&peer, &have)
+    }
+
+    /// Those of `protocols` the peer supports, in the order asked.
+    pub fn supports_protocols<S: AsRef<str>>(
+        &self,
+        peer: impl Into<RawPeerId>,
+        protocols: &[S],
+    ) -> Result<Vec<String>> {
+        let have = self.get_protocols(peer)?;
+        Ok(protocols
+            .iter()
+            .filter(|p| {
+                have.binary_search_by(|h| h.as_str().cmp(p.as_ref()))
+                    .is_ok()
+            })
+            .map(|p| p.as_ref().to_owned())
+            .collect())
+    }
+
+    /// The first of `protocols` the peer supports.
+    pub fn first_supported_protocol<S: AsRef<str>>(
+        &self,
+        peer: impl Into<RawPeerId>,
+        protocols: &[S],
+    ) -> Result<Option<String>> {
+        Ok(self.supports_protocols(peer, protocols)?.into_iter().next())
+    }
+}
