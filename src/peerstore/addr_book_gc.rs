@@ -308,6 +308,7 @@ impl Peerstore {
         let (stop_tx, stop_rx) = channel();
         // The thread holds only a weak handle: dropping every Peerstore clone ends it.
         let weak = std::sync::Arc::downgrade(&self.inner);
+        let clock = self.inner.clock.clone();
         let (delay, purge_every, lookahead_every) = (
             opts.gc_initial_delay,
             opts.gc_purge_interval,
@@ -315,7 +316,7 @@ impl Peerstore {
         );
         let handle = std::thread::Builder::new()
             .name("pstoreds-gc".into())
-            .spawn(move || background(weak, stop_rx, delay, purge_every, lookahead_every));
+            .spawn(move || background(weak, clock, stop_rx, delay, purge_every, lookahead_every));
         match handle {
             Ok(h) => {
                 *self
@@ -346,18 +347,30 @@ impl Peerstore {
     }
 }
 
-/// The GC loop: wait the initial delay, renew the lookahead window, then purge every
-/// `purge_every` and renew the window every `lookahead_every`, until told to stop.
+/// The GC loop: wait the initial delay (on the peerstore's clock, as go-libp2p does), renew the
+/// lookahead window, then purge every `purge_every` and renew the window every
+/// `lookahead_every` (real time, as go-libp2p's tickers), until told to stop.
 fn background(
     inner: std::sync::Weak<super::Inner>,
+    clock: std::sync::Arc<dyn super::Clock>,
     stop: Receiver<()>,
     delay: Duration,
     purge_every: Duration,
     lookahead_every: Duration,
 ) {
     let wait = |d: Duration| !matches!(stop.recv_timeout(d), Err(RecvTimeoutError::Timeout));
-    if wait(delay) {
-        return;
+    let start = clock.now_nanos();
+    let delay_nanos = i64::try_from(delay.as_nanos()).unwrap_or(i64::MAX);
+    // Poll the clock, so that a mock clock moved past the delay starts the GC promptly.
+    loop {
+        let left = delay_nanos.saturating_sub(clock.now_nanos().saturating_sub(start));
+        if left <= 0 {
+            break;
+        }
+        let step = Duration::from_nanos(left as u64).min(Duration::from_millis(50));
+        if wait(step) {
+            return;
+        }
     }
     let run = |f: &dyn Fn(&Peerstore) -> Result<GcReport>| -> bool {
         let Some(inner) = inner.upgrade() else {
