@@ -319,3 +319,37 @@ func normalize(v interface{}) string {
 		return string(j)
 	}
 }
+
+// compareErrors checks that two `apply` error reports name the same failing lines (messages
+// differ between the implementations; which ops fail must not).
+func compareErrors(a, b string) error {
+	lines := func(path string) ([]int64, error) {
+		ls, err := readLines(path)
+		if err != nil {
+			return nil, err
+		}
+		var out []int64
+		for _, l := range ls {
+			var v struct {
+				Line int64 `json:"line"`
+			}
+			if err := json.Unmarshal([]byte(l), &v); err != nil {
+				return nil, fmt.Errorf("%s: %v", path, err)
+			}
+			out = append(out, v.Line)
+		}
+		return out, nil
+	}
+	la, err := lines(a)
+	if err != nil {
+		return err
+	}
+	lb, err := lines(b)
+	if err != nil {
+		return err
+	}
+	if fmt.Sprint(la) != fmt.Sprint(lb) {
+		return fmt.Errorf("failing ops differ:\n  %s: lines %v\n  %s: lines %v", a, la, b, lb)
+	}
+	return nil
+}

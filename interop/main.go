@@ -5,6 +5,8 @@
 //	interop dump DIR             print the canonical dump (INTEROP.md)
 //	interop open DIR             open with goleveldb, no recovery; fail loudly if corrupt
 //	interop compare A B          compare two canonical dumps, print the first difference
+//	interop apply DIR OPS [--gc-lookahead NS]  replay an op script through go-libp2p
+//	interop gen SEED N           a seeded random op script of N ops (differential replay)
 //
 // Nothing here re-implements go-libp2p: every write goes through pstoreds' public API.
 package main
@@ -12,6 +14,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 )
 
 func main() {
@@ -28,6 +31,23 @@ func main() {
 		err = openStrict(args[0])
 	case cmd == "compare" && len(args) == 2:
 		err = compare(args[0], args[1])
+	case cmd == "apply" && (len(args) == 2 || len(args) == 4 && args[2] == "--gc-lookahead"):
+		var lookahead int64
+		if len(args) == 4 {
+			if _, err = fmt.Sscan(args[3], &lookahead); err != nil {
+				break
+			}
+		}
+		err = apply(args[0], args[1], time.Duration(lookahead))
+	case cmd == "compare-errors" && len(args) == 2:
+		err = compareErrors(args[0], args[1])
+	case cmd == "gen" && len(args) == 2:
+		var seed, n int64
+		if _, err = fmt.Sscan(args[0], &seed); err == nil {
+			if _, err = fmt.Sscan(args[1], &n); err == nil {
+				err = gen(seed, int(n), os.Stdout)
+			}
+		}
 	default:
 		usage()
 	}
@@ -38,7 +58,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: interop write DIR SCENARIO | dump DIR | open DIR | compare DUMP_A DUMP_B")
+	fmt.Fprintln(os.Stderr, "usage: interop write DIR SCENARIO | dump DIR | open DIR | compare DUMP_A DUMP_B | apply DIR OPS [--gc-lookahead NS] | gen SEED N")
 	fmt.Fprintln(os.Stderr, "scenarios:", scenarioNames())
 	os.Exit(2)
 }

@@ -40,15 +40,25 @@ func openPeerstore(dir string, clock *mockClock) (peerstore.Peerstore, *leveldb.
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := pstoreds.DefaultOpts()
-	opts.GCPurgeInterval = 0
-	opts.Clock = clock
-	ps, err := pstoreds.NewPeerstore(context.Background(), store, opts)
+	ps, err := newPeerstore(store, clock)
 	if err != nil {
 		store.Close()
 		return nil, nil, err
 	}
 	return ps, store, nil
+}
+
+// newPeerstore opens go-libp2p's pstoreds on store with its defaults, the GC goroutine off and
+// the cache off. go-libp2p's ARC cache can hold what the store no longer does: a record deleted
+// for having no addresses keeps its CertifiedRecord in the cache, and the next AddAddrs writes
+// that old signed record back. With the cache off, Go's outcome is what its store says, which
+// is what this project implements (README, "Deliberate differences").
+func newPeerstore(store *leveldb.Datastore, clock *mockClock) (peerstore.Peerstore, error) {
+	opts := pstoreds.DefaultOpts()
+	opts.GCPurgeInterval = 0
+	opts.CacheSize = 0
+	opts.Clock = clock
+	return pstoreds.NewPeerstore(context.Background(), store, opts)
 }
 
 // openStrict opens dir with goleveldb directly, without go-ds-leveldb's silent RecoverFile,

@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod datastore;
 pub mod dump;
+pub mod ops;
 pub mod peerstore;
 
 /// The README's examples run as doctests.

@@ -191,10 +191,7 @@ fn removing_peer_foo_leaves_peer_foobar(f: &Fixture) {
     f.ps.remove_peer(&short).unwrap();
     assert_eq!(f.ps.get(&short, "AgentVersion").unwrap(), None);
     assert_eq!(f.ps.get(&short, "bar").unwrap(), None);
-    assert_eq!(
-        f.ps.get(&long, "AgentVersion").unwrap(),
-        Some("v1".into())
-    );
+    assert_eq!(f.ps.get(&long, "AgentVersion").unwrap(), Some("v1".into()));
 }
 
 fn remove_peer_keeps_addresses(f: &Fixture) {

@@ -60,6 +60,17 @@ enum Command {
         #[arg(long, value_enum, default_value = "leveldb")]
         to: Backend,
     },
+    /// Apply an op script (JSON Lines, INTEROP.md) through the peerstore API, on a mock clock
+    /// starting at unix 1750000000 s; prints one line per op that failed.
+    Apply {
+        /// The LevelDB directory (created if missing).
+        db: PathBuf,
+        /// The script.
+        ops: PathBuf,
+        /// GC lookahead window in nanoseconds (0: purge-store mode).
+        #[arg(long, default_value_t = 0)]
+        gc_lookahead: u64,
+    },
     /// Compact a LevelDB database: rewrite its log and tables into sorted tables.
     Compact {
         /// The LevelDB directory.
@@ -104,6 +115,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let (src, _copy) = open(&source)?;
             let n = migrate(&*src, &dst, to)?;
             eprintln!("copied and verified {n} entries into {}", dst.display());
+        }
+        Command::Apply {
+            db,
+            ops,
+            gc_lookahead,
+        } => {
+            let clock = pstoreds::peerstore::MockClock::at_nanos(pstoreds::ops::START_NANOS);
+            let ps = pstoreds::ops::replay_options(
+                &clock,
+                std::time::Duration::from_nanos(gc_lookahead),
+            )
+            .open_leveldb(&db)?;
+            let script = std::io::BufReader::new(
+                std::fs::File::open(&ops).map_err(|e| format!("{}: {e}", ops.display()))?,
+            );
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            pstoreds::ops::apply_script(&ps, &clock, script, &mut out)?;
+            ps.close()?;
         }
         Command::Compact { db } => {
             let ds = LevelDbDatastore::open(
