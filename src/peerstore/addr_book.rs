@@ -57,7 +57,7 @@ pub(crate) fn clean(rec: &mut AddrBookRecord, now_unix: i64, dirty: bool) -> boo
 }
 
 /// Strips a trailing `/p2p/<id>`; drops empty addresses and those naming another peer.
-fn clean_addrs(addrs: &[Multiaddr], peer: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn clean_addrs(addrs: &[Multiaddr], peer: &[u8]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(addrs.len());
     for addr in addrs {
         let mut addr = addr.clone();
@@ -172,11 +172,14 @@ impl Peerstore {
             return Ok(());
         }
         let addrs = clean_addrs(addrs, peer.as_bytes());
-        let _lock = self.lock_peer(peer.as_bytes());
-        let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, TtlMode::Extend)? else {
-            return Ok(());
-        };
-        self.store_record(peer.as_bytes(), rec)
+        {
+            let _lock = self.lock_peer(peer.as_bytes());
+            let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, TtlMode::Extend)? else {
+                return Ok(());
+            };
+            self.store_record(peer.as_bytes(), rec)?;
+        }
+        self.enforce_record_cap()
     }
 
     pub fn add_addr(
@@ -198,14 +201,18 @@ impl Peerstore {
         let (peer, ttl) = (peer.into(), ttl.into());
         self.check_open()?;
         let addrs = clean_addrs(addrs, peer.as_bytes());
-        let _lock = self.lock_peer(peer.as_bytes());
-        if ttl.0 <= 0 {
-            return self.delete_addrs(peer.as_bytes(), &addrs);
+        {
+            let _lock = self.lock_peer(peer.as_bytes());
+            if ttl.0 <= 0 {
+                return self.delete_addrs(peer.as_bytes(), &addrs);
+            }
+            let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, TtlMode::Override)?
+            else {
+                return Ok(());
+            };
+            self.store_record(peer.as_bytes(), rec)?;
         }
-        let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, TtlMode::Override)? else {
-            return Ok(());
-        };
-        self.store_record(peer.as_bytes(), rec)
+        self.enforce_record_cap()
     }
 
     pub fn set_addr(
@@ -229,13 +236,33 @@ impl Peerstore {
         if addrs.is_empty() {
             return Ok(None);
         }
-        let now = self.now_nanos();
-        let now_unix = now.div_euclid(1_000_000_000);
-        let mut rec = self.load_record(peer)?.unwrap_or_else(|| AddrBookRecord {
+        let existing = self.load_record(peer)?;
+        let created = existing.is_none();
+        let mut rec = existing.unwrap_or_else(|| AddrBookRecord {
             id: peer.to_vec(),
             ..Default::default()
         });
-        clean(&mut rec, now_unix, false);
+        let added = self.merge_addrs(&mut rec, addrs, ttl, mode);
+        self.inner.subs.broadcast(peer, &added);
+        if created {
+            self.note_record_created();
+        }
+        Ok(Some(rec))
+    }
+
+    /// go-libp2p's `setAddrs` on a loaded record: clean it, extend or override the known
+    /// addresses, append the new ones, clean again, apply the per-peer cap. Returns the
+    /// addresses that were new.
+    pub(crate) fn merge_addrs(
+        &self,
+        rec: &mut AddrBookRecord,
+        addrs: &[Vec<u8>],
+        ttl: Ttl,
+        mode: TtlMode,
+    ) -> Vec<Vec<u8>> {
+        let now = self.now_nanos();
+        let now_unix = now.div_euclid(1_000_000_000);
+        clean(rec, now_unix, false);
         let new_exp = expiry(now, ttl.0);
         let mut added = Vec::new();
         for incoming in addrs {
@@ -261,10 +288,18 @@ impl Peerstore {
                 }
             }
         }
-        clean(&mut rec, now_unix, true);
-        self.enforce_addr_cap(&mut rec);
-        self.inner.subs.broadcast(peer, &added);
-        Ok(Some(rec))
+        clean(rec, now_unix, true);
+        self.enforce_addr_cap(rec);
+        added
+    }
+
+    /// Removes exactly the given addresses from a loaded record (not go-libp2p's
+    /// swap-while-iterating bug).
+    pub(crate) fn remove_addrs(&self, rec: &mut AddrBookRecord, addrs: &[Vec<u8>]) {
+        let now_unix = self.inner.clock.now_unix();
+        clean(rec, now_unix, false);
+        rec.addrs.retain(|e| !addrs.contains(&e.addr));
+        clean(rec, now_unix, true);
     }
 
     /// Evicts the addresses that expire soonest while the peer has more than the cap, never
@@ -292,15 +327,11 @@ impl Peerstore {
         });
     }
 
-    /// Removes exactly the given addresses (not go-libp2p's swap-while-iterating bug).
     fn delete_addrs(&self, peer: &[u8], addrs: &[Vec<u8>]) -> Result<()> {
         let Some(mut rec) = self.load_record(peer)? else {
             return Ok(());
         };
-        let now_unix = self.inner.clock.now_unix();
-        clean(&mut rec, now_unix, false);
-        rec.addrs.retain(|e| !addrs.contains(&e.addr));
-        clean(&mut rec, now_unix, true);
+        self.remove_addrs(&mut rec, addrs);
         self.store_record(peer, rec)
     }
 
@@ -442,6 +473,19 @@ impl Peerstore {
             );
         }
         let addrs = clean_addrs(&addrs, &peer);
+        let accepted = self.consume_locked(&peer, &signed, &addrs, ttl)?;
+        self.enforce_record_cap()?;
+        Ok(accepted)
+    }
+
+    fn consume_locked(
+        &self,
+        peer: &[u8],
+        signed: &SignedPeerRecord,
+        addrs: &[Vec<u8>],
+        ttl: Ttl,
+    ) -> Result<bool> {
+        let peer = peer.to_vec();
         let _lock = self.lock_peer(&peer);
         let existing = self.load_record(&peer)?;
         if let Some(mut rec) = existing.clone() {
@@ -454,7 +498,7 @@ impl Peerstore {
                 return Ok(false);
             }
         }
-        let mut rec = match self.apply_addrs(&peer, &addrs, ttl, TtlMode::Extend)? {
+        let mut rec = match self.apply_addrs(&peer, addrs, ttl, TtlMode::Extend)? {
             Some(rec) => rec,
             None => {
                 let mut rec = existing.unwrap_or_else(|| AddrBookRecord {
@@ -492,5 +536,67 @@ impl Peerstore {
                 }),
             _ => Ok(None),
         }
+    }
+}
+
+impl Peerstore {
+    /// Remembers that a record was created, so the next [`Peerstore::enforce_record_cap`]
+    /// counts the records.
+    pub(crate) fn note_record_created(&self) {
+        if self.inner.opts.max_peer_records.is_some() {
+            self.inner
+                .maybe_over_cap
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// With a cap on the number of address records: when a record was created since the last
+    /// check and the store now holds more than the cap, evicts the records whose addresses all
+    /// expire soonest (records with connected or permanent addresses go last). Must be called
+    /// with no peer locked.
+    pub(crate) fn enforce_record_cap(&self) -> Result<()> {
+        let Some(cap) = self.inner.opts.max_peer_records else {
+            return Ok(());
+        };
+        if !self
+            .inner
+            .maybe_over_cap
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(());
+        }
+        let keys = self
+            .inner
+            .ds
+            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
+        if keys.len() <= cap {
+            return Ok(());
+        }
+        let mut by_expiry: Vec<(i64, Vec<u8>)> = Vec::with_capacity(keys.len());
+        for e in self
+            .inner
+            .ds
+            .query(&Query::prefix(Key::new(peer_key::ADDRS)))?
+        {
+            let key = e.key_lossy();
+            let (Some(seg), Ok(rec)) = (key.rsplit('/').next(), AddrBookRecord::decode(&e.value))
+            else {
+                continue; // unreadable records are never evicted: they are kept as they are
+            };
+            if let Ok(peer) = peer_key::decode_segment(seg) {
+                let last = rec.addrs.iter().map(|a| a.expiry).max().unwrap_or(i64::MIN);
+                by_expiry.push((last, peer));
+            }
+        }
+        by_expiry.sort();
+        let excess = keys.len() - cap;
+        for (_, peer) in by_expiry.into_iter().take(excess) {
+            let _lock = self.lock_peer(&peer);
+            self.cache_remove(&peer);
+            self.inner.ds.delete(&peer_key::addrs_key(&peer))?;
+            self.cache_put(&peer, None);
+            tracing::debug!(peer = %RawPeerId::from_bytes(peer.clone()), "evicted by the peer-record cap");
+        }
+        Ok(())
     }
 }

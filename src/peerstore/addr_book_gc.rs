@@ -163,7 +163,10 @@ impl Peerstore {
     }
 
     /// Locks several peers' stripes, in stripe order (so two callers never deadlock).
-    fn lock_peers<'a>(&self, peers: impl Iterator<Item = &'a [u8]>) -> Vec<MutexGuard<'_, ()>> {
+    pub(crate) fn lock_peers<'a>(
+        &self,
+        peers: impl Iterator<Item = &'a [u8]>,
+    ) -> Vec<MutexGuard<'_, ()>> {
         let mut stripes: Vec<usize> = peers.map(super::stripe_of).collect();
         stripes.sort_unstable();
         stripes.dedup();

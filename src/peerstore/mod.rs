@@ -26,6 +26,7 @@
 
 mod addr_book;
 mod addr_book_gc;
+mod batch;
 mod clock;
 mod key_book;
 mod metadata;
@@ -45,6 +46,7 @@ use arc_cache::ArcCache;
 
 pub use addr_book::AddrEntryInfo;
 pub use addr_book_gc::GcReport;
+pub use batch::PeerstoreBatch;
 pub use clock::{Clock, MockClock, SystemClock};
 pub use options::Options;
 pub use peer::RawPeerId;
@@ -116,6 +118,8 @@ pub(crate) struct Inner {
     subs: streams::AddrSubs,
     metrics: metrics::Metrics,
     gc: addr_book_gc::GcState,
+    /// A record was created since the record cap was last checked.
+    maybe_over_cap: AtomicBool,
     closed: AtomicBool,
 }
 
@@ -136,6 +140,7 @@ impl Peerstore {
             subs: Default::default(),
             metrics: Default::default(),
             gc: Default::default(),
+            maybe_over_cap: AtomicBool::new(true),
             closed: AtomicBool::new(false),
             opts,
         });

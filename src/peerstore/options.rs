@@ -18,6 +18,9 @@ pub struct Options {
     /// Most addresses kept for one peer, not counting connected and permanent ones; when over,
     /// the address that expires soonest is evicted. 0 disables the cap. Default 64.
     pub max_addrs_per_peer: usize,
+    /// Most address records kept; when over, the records whose addresses all expire soonest
+    /// are evicted. `None` (the default): no cap.
+    pub max_peer_records: Option<usize>,
     /// How often the background GC purges expired addresses; zero disables the background GC
     /// (manual [`Peerstore::gc`] still works). Default 2 h.
     pub gc_purge_interval: Duration,
@@ -38,6 +41,7 @@ impl Default for Options {
             cache_size: 1024,
             max_protocols: 1024,
             max_addrs_per_peer: 64,
+            max_peer_records: None,
             gc_purge_interval: Duration::from_secs(2 * 60 * 60),
             gc_lookahead_interval: Duration::ZERO,
             gc_initial_delay: Duration::from_secs(60),
@@ -64,6 +68,11 @@ impl Options {
 
     pub fn max_addrs_per_peer(mut self, n: usize) -> Self {
         self.max_addrs_per_peer = n;
+        self
+    }
+
+    pub fn max_peer_records(mut self, n: Option<usize>) -> Self {
+        self.max_peer_records = n;
         self
     }
 
