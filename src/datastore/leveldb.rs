@@ -11,6 +11,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusty_leveldb::{
     CompressorId, DB, LdbIterator, Options, Status, StatusCode, WriteBatch, compressor,
@@ -30,6 +31,12 @@ pub struct LevelDbOptions {
     /// Size of the in-memory write buffer before it is flushed to a table. Default: 4 MiB, as
     /// goleveldb.
     pub write_buffer_size: usize,
+    /// [`Datastore::maintain`] compacts once this many puts and deletes were written since the
+    /// last compaction. Default: 10,000.
+    pub maintain_after_writes: u64,
+    /// A write compacts on the spot once this many were written since the last compaction
+    /// (the safety net when nothing calls `maintain`). Default: 1,000,000; 0 disables it.
+    pub compact_after_writes: u64,
 }
 
 impl Default for LevelDbOptions {
@@ -39,6 +46,8 @@ impl Default for LevelDbOptions {
             sync: SyncPolicy::Always,
             snappy: true,
             write_buffer_size: 4 << 20,
+            maintain_after_writes: 10_000,
+            compact_after_writes: 1_000_000,
         }
     }
 }
@@ -47,8 +56,10 @@ impl Default for LevelDbOptions {
 /// exact bytes, values raw.
 pub struct LevelDbDatastore {
     path: PathBuf,
-    sync: bool,
+    options: LevelDbOptions,
     db: Mutex<Option<DB>>,
+    /// Puts and deletes since the last compaction.
+    writes: AtomicU64,
 }
 
 impl std::fmt::Debug for LevelDbDatastore {
@@ -82,35 +93,12 @@ impl LevelDbDatastore {
                 path,
             });
         }
-        let opts = Options {
-            create_if_missing: options.create_if_missing,
-            // Fail on a damaged log instead of silently skipping what it held.
-            paranoid_checks: true,
-            write_buffer_size: options.write_buffer_size,
-            compressor: if options.snappy {
-                compressor::SnappyCompressor::ID
-            } else {
-                compressor::NoneCompressor::ID
-            },
-            ..Options::default()
-        };
-        let opened = catch_unwind(AssertUnwindSafe(|| DB::open(&path, opts)));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(status)) => return Err(open_error(&path, status)),
-            Err(_) => {
-                return Err(Error::Open {
-                    path,
-                    reason:
-                        "the LevelDB engine panicked while opening; the database may be damaged"
-                            .to_owned(),
-                });
-            }
-        };
+        let db = open_db(&path, &options)?;
         Ok(LevelDbDatastore {
             path,
-            sync: options.sync == SyncPolicy::Always,
+            options,
             db: Mutex::new(Some(db)),
+            writes: AtomicU64::new(0),
         })
     }
 
@@ -119,19 +107,49 @@ impl LevelDbDatastore {
         &self.path
     }
 
-    /// Compacts the whole key range into tables (what goleveldb's `CompactRange` does), so the
-    /// log holds nothing.
+    /// Compacts the whole key range, dropping overwritten versions and deletion markers.
+    ///
+    /// rusty-leveldb 4.0.2 keeps every overwritten version forever once any snapshot has
+    /// existed (its `SnapshotList::empty()` never becomes true again and `oldest()` returns
+    /// snapshot handles, not sequence numbers), and every read and scan takes one. So the
+    /// database is closed and reopened first, which starts a fresh snapshot list, and compacted
+    /// before anything takes a snapshot again.
     pub fn compact(&self) -> Result<()> {
-        self.with_db(
-            |db| {
-                db.flush()?;
-                db.compact_range(b"\x00", b"\xff")
-            },
-            |reason| Error::Write {
-                what: "a compaction".to_owned(),
-                reason,
-            },
-        )
+        let mut guard = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let mut db = guard.take().ok_or(Error::Closed)?;
+        let write_err = |reason: String| Error::Write {
+            what: "a compaction".to_owned(),
+            reason,
+        };
+        match catch_unwind(AssertUnwindSafe(|| db.close())) {
+            Ok(Ok(())) => {}
+            Ok(Err(status)) => return Err(write_err(status.to_string())),
+            Err(_) => {
+                return Err(write_err(
+                    "the LevelDB engine panicked while closing".into(),
+                ));
+            }
+        }
+        drop(db);
+        let mut db = open_db(&self.path, &self.options)?;
+        let compacted = catch_unwind(AssertUnwindSafe(|| {
+            db.flush()?;
+            db.compact_range(b"\x00", b"\xff")
+        }));
+        *guard = Some(db);
+        self.writes.store(0, Ordering::SeqCst);
+        match compacted {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(status)) => Err(write_err(status.to_string())),
+            Err(_) => {
+                if let Some(db) = guard.take() {
+                    std::mem::forget(db);
+                }
+                Err(write_err(
+                    "the LevelDB engine panicked while compacting".into(),
+                ))
+            }
+        }
     }
 
     /// Runs `f` on the open database. An engine error becomes `err(reason)`; an engine panic
@@ -157,6 +175,31 @@ impl LevelDbDatastore {
                 ))
             }
         }
+    }
+}
+
+/// Opens the engine with goleveldb-compatible settings.
+fn open_db(path: &Path, options: &LevelDbOptions) -> Result<DB> {
+    let opts = Options {
+        create_if_missing: options.create_if_missing,
+        // Fail on a damaged log instead of silently skipping what it held.
+        paranoid_checks: true,
+        write_buffer_size: options.write_buffer_size,
+        compressor: if options.snappy {
+            compressor::SnappyCompressor::ID
+        } else {
+            compressor::NoneCompressor::ID
+        },
+        ..Options::default()
+    };
+    match catch_unwind(AssertUnwindSafe(|| DB::open(path, opts))) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(status)) => Err(open_error(path, status)),
+        Err(_) => Err(Error::Open {
+            path: path.to_path_buf(),
+            reason: "the LevelDB engine panicked while opening; the database may be damaged"
+                .to_owned(),
+        }),
     }
 }
 
@@ -234,11 +277,26 @@ impl Datastore for LevelDbDatastore {
                 Op::Delete(k) => wb.delete(k.as_bytes()),
             }
         }
-        let sync = self.sync;
+        let sync = self.options.sync == SyncPolicy::Always;
+        let n = batch.ops.len() as u64;
         self.with_db(
             |db| db.write(wb, sync),
             |reason| Error::Write { what, reason },
-        )
+        )?;
+        let written = self.writes.fetch_add(n, Ordering::SeqCst) + n;
+        let limit = self.options.compact_after_writes;
+        if limit > 0 && written >= limit {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    fn maintain(&self) -> Result<bool> {
+        if self.writes.load(Ordering::SeqCst) < self.options.maintain_after_writes.max(1) {
+            return Ok(false);
+        }
+        self.compact()?;
+        Ok(true)
     }
 
     fn close(&self) -> Result<()> {

@@ -195,6 +195,12 @@ pub trait Datastore: Send + Sync {
 
     /// Flushes and releases the store; later calls fail with [`Error::Closed`].
     fn close(&self) -> Result<()>;
+
+    /// Housekeeping the engine needs from time to time (LevelDB: a compaction, when enough was
+    /// written since the last one). Returns whether it did anything. The peerstore's GC calls it.
+    fn maintain(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 impl<D: Datastore + ?Sized> Datastore for std::sync::Arc<D> {
@@ -218,5 +224,8 @@ impl<D: Datastore + ?Sized> Datastore for std::sync::Arc<D> {
     }
     fn close(&self) -> Result<()> {
         (**self).close()
+    }
+    fn maintain(&self) -> Result<bool> {
+        (**self).maintain()
     }
 }

@@ -97,11 +97,14 @@ impl Peerstore {
     pub fn gc_purge(&self) -> Result<GcReport> {
         self.check_open()?;
         let _running = self.gc_lock();
-        if self.inner.opts.gc_lookahead_interval.is_zero() {
-            self.purge_store()
+        let report = if self.inner.opts.gc_lookahead_interval.is_zero() {
+            self.purge_store()?
         } else {
-            self.purge_lookahead()
-        }
+            self.purge_lookahead()?
+        };
+        // The engine's own housekeeping (LevelDB: drop overwritten versions) rides along.
+        self.inner.ds.maintain()?;
+        Ok(report)
     }
 
     /// Indexes every record whose first address expires within `now + lookahead`
