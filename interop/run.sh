@@ -62,6 +62,21 @@ for scenario in sample gc bulk; do
   check "$scenario: Rust dump of the committed fixture" "$root/testdata/go-v0.48.0/$scenario.dump.jsonl" "$work/$scenario.fixture.rs.jsonl"
 done
 
+# Protocols written by go-libp2p v0.24.2 (map[string]struct {}, testdata/go-v0.24.2): current
+# go-libp2p refuses them; Rust reads them, and after Rust's next change Go reads them too.
+legacy_peer=12D3KooWLnZUpcaBwbz9uD1XsyyHnbXUrJRmxnsMiRnuCmvPix67
+cp -r "$root/testdata/go-v0.24.2/legacy-protocols" "$work/legacy"
+echo "{\"op\":\"remove_protocols\",\"peer\":\"$legacy_peer\",\"protocols\":[\"/none\"]}" >"$work/legacy-rm.ops"
+echo "{\"op\":\"add_protocols\",\"peer\":\"$legacy_peer\",\"protocols\":[\"/ipfs/kad/1.0.0\"]}" >"$work/legacy-add.ops"
+"$interop" apply "$work/legacy" "$work/legacy-rm.ops" >"$work/legacy-before.err"
+"$pstore" apply "$work/legacy" "$work/legacy-add.ops" >"$work/legacy-rs.err"
+"$interop" apply "$work/legacy" "$work/legacy-rm.ops" >"$work/legacy-after.err"
+if [ -s "$work/legacy-before.err" ] && [ ! -s "$work/legacy-rs.err" ] && [ ! -s "$work/legacy-after.err" ]; then
+  echo "ok   legacy protocols: Go v0.48.0 refuses them, Rust reads and rewrites them, then Go reads them"
+else
+  echo "FAIL legacy protocols"; cat "$work"/legacy-*.err; fail=1
+fi
+
 # Mixed: Go writes, Rust mutates, Go mutates again, Rust reads; the same steps all in Go are
 # the reference.
 "$interop" gen 9001 300 >"$work/mixed-a.ops"

@@ -5,10 +5,14 @@ use std::path::{Path, PathBuf};
 
 use pstoreds::datastore::{LevelDbDatastore, LevelDbOptions};
 
+/// `name` under testdata/go-v0.48.0, or under testdata/ when it names a version folder.
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/go-v0.48.0")
-        .join(name)
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    if name.starts_with("go-v") {
+        testdata.join(name)
+    } else {
+        testdata.join("go-v0.48.0").join(name)
+    }
 }
 
 /// Opens a private copy: opening a LevelDB database writes to its directory.
@@ -95,5 +99,38 @@ fn sample_covers_the_documented_cases() {
         lines
             .iter()
             .any(|l| l["protocols"].as_array().is_some_and(|p| p.is_empty()))
+    );
+}
+
+#[test]
+fn protocols_written_by_go_libp2p_v0_24_dump_as_go_dumps_them() {
+    assert_dump_matches_go("go-v0.24.2/legacy-protocols");
+}
+
+#[test]
+fn the_peerstore_reads_go_v0_24_protocols_and_rewrites_them_current() {
+    let (_dir, ds) = open_copy("go-v0.24.2/legacy-protocols");
+    let ps = pstoreds::peerstore::Options::new()
+        .gc_purge_interval(std::time::Duration::ZERO)
+        .open_datastore(std::sync::Arc::new(ds))
+        .unwrap();
+    let peer = pstoreds::peerstore::RawPeerId::from_base58(
+        "12D3KooWLnZUpcaBwbz9uD1XsyyHnbXUrJRmxnsMiRnuCmvPix67",
+    )
+    .unwrap();
+    assert_eq!(
+        ps.get_protocols(&peer).unwrap(),
+        ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"]
+    );
+    assert_eq!(
+        ps.get(&peer, "AgentVersion").unwrap(),
+        Some("go-libp2p/0.24.2".into())
+    );
+    ps.add_protocols(&peer, &["/ipfs/kad/1.0.0"]).unwrap();
+    let key = pstoreds::codec::peer_key::metadata_key(peer.as_bytes(), "protocols").unwrap();
+    let stored = ps.datastore().get(&key).unwrap().unwrap();
+    assert_eq!(
+        pstoreds::codec::gob::type_name(&stored).as_deref(),
+        Some(pstoreds::codec::gob::PROTOCOLS_TYPE)
     );
 }
