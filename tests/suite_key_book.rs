@@ -95,3 +95,55 @@ suite!(
     remove_peer_removes_both_keys,
     keys_libp2p_identity_cannot_parse_are_kept,
 );
+
+/// The RSA key pair go-libp2p wrote in the sample fixture (libp2p-identity cannot generate RSA
+/// keys, nor encode RSA private keys): its public and private keys.
+fn go_rsa_keys() -> (RawPeerId, Vec<u8>, Vec<u8>) {
+    let dump = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/go-v0.48.0/sample.dump.jsonl"),
+    )
+    .unwrap();
+    for line in dump.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let (Some(p), Some(k)) = (v["pub"].as_str(), v["priv"].as_str())
+            && p.starts_with("0800")
+        {
+            let hex = |s: &str| data_encoding::HEXLOWER.decode(s.as_bytes()).unwrap();
+            let id = RawPeerId::from_base58(v["peer"].as_str().unwrap()).unwrap();
+            return (id, hex(p), hex(k));
+        }
+    }
+    panic!("no RSA peer in the sample")
+}
+
+fn rsa_keys_from_go_are_checked_and_kept_as_stored(f: &Fixture) {
+    let (id, public, private) = go_rsa_keys();
+    assert_eq!(
+        &id.as_bytes()[..2],
+        &[0x12, 0x20],
+        "RSA peers have sha256 IDs"
+    );
+    assert!(
+        f.ps.pub_key(&id).unwrap().is_none(),
+        "nothing to extract from a sha256 ID"
+    );
+    f.ps.add_pub_key_bytes(&id, &public).unwrap();
+    f.ps.add_priv_key_bytes(&id, &private).unwrap();
+    assert_eq!(f.ps.pub_key(&id).unwrap().unwrap().raw(), &public[..]);
+    let sk = f.ps.priv_key(&id).unwrap().unwrap();
+    assert_eq!(sk.raw(), &private[..], "PKCS#1 bytes kept exactly");
+    assert_eq!(sk.key_type, KeyType::Rsa);
+    // Parsed on demand, it is the same key.
+    assert_eq!(sk.keypair().unwrap().public().encode_protobuf(), public);
+    // Another peer's RSA key is refused.
+    assert!(
+        f.ps.add_priv_key_bytes(Keypair::generate_ed25519().public().to_peer_id(), &private)
+            .is_err()
+    );
+}
+
+mod rsa {
+    use super::*;
+    suite!(@with |o| o; rsa_keys_from_go_are_checked_and_kept_as_stored);
+}
