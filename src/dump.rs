@@ -168,3 +168,159 @@ pub fn write_dump(ds: &dyn Datastore, out: &mut dyn Write) -> Result<usize, Erro
     out.flush()?;
     Ok(lines)
 }
+
+/// A dump line that cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("dump line {line}: {reason}")]
+pub struct LoadError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// What [`load_dump`] made of a dump: the writes to apply, and what it had to leave out.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub batch: crate::datastore::Batch,
+    pub peers: usize,
+    /// Things the dump does not carry enough to restore, each with its line.
+    pub warnings: Vec<String>,
+}
+
+fn unhex(s: &str, what: &str) -> Result<Vec<u8>, String> {
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(s.as_bytes())
+        .map_err(|e| format!("{what} is not hex: {e}"))
+}
+
+/// Reads a canonical dump (INTEROP.md) back into the keys and values it shows. Every line is
+/// checked before anything is returned, so a bad line means nothing is written. Protocols are
+/// written in the current `map[protocol.ID]struct {}` form.
+pub fn load_dump(reader: impl std::io::BufRead) -> Result<Loaded, LoadError> {
+    use crate::codec::record::{AddrEntry, CertifiedRecord};
+    use crate::datastore::Op;
+    let mut out = Loaded::default();
+    for (i, line) in reader.lines().enumerate() {
+        let n = i + 1;
+        let err = |reason: String| LoadError { line: n, reason };
+        let line = line.map_err(|e| err(e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Json = serde_json::from_str(&line).map_err(|e| err(format!("not JSON: {e}")))?;
+        if let Some(gc) = v.get("gc") {
+            let ts = gc["ts"]
+                .as_i64()
+                .ok_or_else(|| err("gc.ts is not an integer".into()))?;
+            let b32 = gc["b32"]
+                .as_str()
+                .ok_or_else(|| err("gc.b32 is not a string".into()))?;
+            let peer = peer_key::decode_segment(b32).map_err(|e| err(e.to_string()))?;
+            out.batch
+                .push(Op::Put(peer_key::gc_key(ts, &peer), Vec::new()));
+            continue;
+        }
+        if let Some(other) = v.get("other") {
+            let key = other["key"]
+                .as_str()
+                .ok_or_else(|| err("other.key is not a string".into()))?;
+            let key = Key::from_raw(key).map_err(|e| err(e.to_string()))?;
+            let value =
+                unhex(other["value"].as_str().unwrap_or_default(), "other.value").map_err(err)?;
+            out.batch.push(Op::Put(key, value));
+            continue;
+        }
+        let peer = match v.get("b32").and_then(Json::as_str) {
+            Some(b32) => peer_key::decode_segment(b32).map_err(|e| err(e.to_string()))?,
+            None => {
+                let text = v["peer"]
+                    .as_str()
+                    .ok_or_else(|| err("a peer line needs \"b32\" or \"peer\"".into()))?;
+                bs58::decode(text)
+                    .into_vec()
+                    .map_err(|e| err(format!("peer {text:?}: {e}")))?
+            }
+        };
+        out.peers += 1;
+        let mut rec = AddrBookRecord {
+            id: peer.clone(),
+            ..Default::default()
+        };
+        for a in v["addrs"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let addr = match &a["addr"] {
+                Json::String(s) => s
+                    .parse::<multiaddr::Multiaddr>()
+                    .map_err(|e| err(format!("address {s:?}: {e}")))?
+                    .to_vec(),
+                other => {
+                    unhex(other["hex"].as_str().unwrap_or_default(), "addr.hex").map_err(err)?
+                }
+            };
+            rec.addrs.push(AddrEntry {
+                addr,
+                expiry: a["expiry"]
+                    .as_i64()
+                    .ok_or_else(|| err("expiry is not an integer".into()))?,
+                ttl: a["ttl"]
+                    .as_i64()
+                    .ok_or_else(|| err("ttl is not an integer".into()))?,
+                unknown_fields: Vec::new(),
+            });
+        }
+        if let Some(c) = v.get("certified").filter(|c| !c.is_null()) {
+            rec.certified_record = Some(CertifiedRecord {
+                seq: c["seq"]
+                    .as_u64()
+                    .ok_or_else(|| err("certified.seq is not an integer".into()))?,
+                raw: unhex(c["raw"].as_str().unwrap_or_default(), "certified.raw").map_err(err)?,
+                unknown_fields: Vec::new(),
+            });
+        }
+        if !rec.addrs.is_empty() {
+            rec.sort();
+            out.batch
+                .push(Op::Put(peer_key::addrs_key(&peer), rec.encode()));
+        } else if rec.certified_record.is_some() {
+            out.warnings.push(format!(
+                "line {n}: a signed record without addresses is not stored (as in go-libp2p)"
+            ));
+        }
+        for (field, key) in [
+            ("pub", peer_key::pub_key_key(&peer)),
+            ("priv", peer_key::priv_key_key(&peer)),
+        ] {
+            if let Some(h) = v.get(field).and_then(Json::as_str) {
+                out.batch.push(Op::Put(key, unhex(h, field).map_err(err)?));
+            }
+        }
+        match (v.get("protocols").filter(|p| !p.is_null()), v.get("protocols_type").filter(|p| !p.is_null())) {
+            (Some(p), _) => {
+                let list: Vec<&str> = p
+                    .as_array()
+                    .ok_or_else(|| err("protocols is not an array".into()))?
+                    .iter()
+                    .map(|s| s.as_str().ok_or_else(|| err("a protocol is not a string".into())))
+                    .collect::<Result<_, _>>()?;
+                let key = peer_key::metadata_key(&peer, peer_key::PROTOCOLS).map_err(|e| err(e.to_string()))?;
+                out.batch.push(Op::Put(key, gob::encode_protocols(list)));
+            }
+            (None, Some(t)) => out.warnings.push(format!(
+                "line {n}: protocols of type {t} that did not decode are not in the dump; not restored"
+            )),
+            (None, None) => {}
+        }
+        if let Some(meta) = v.get("metadata").and_then(Json::as_object) {
+            for (name, mv) in meta {
+                let key = peer_key::metadata_key(&peer, name).map_err(|e| err(e.to_string()))?;
+                let bytes = match mv.get("gob").and_then(Json::as_str) {
+                    Some(h) => unhex(h, "metadata gob").map_err(err)?,
+                    None => crate::ops::value_from_json(mv)
+                        .map_err(|e| err(format!("metadata {name:?}: {e}")))?
+                        .encode()
+                        .map_err(|e| err(format!("metadata {name:?}: {e}")))?,
+                };
+                out.batch.push(Op::Put(key, bytes));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -6,6 +6,7 @@ pub mod datastore;
 pub mod dump;
 pub mod ops;
 pub mod peerstore;
+pub mod verify;
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

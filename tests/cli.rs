@@ -106,3 +106,224 @@ fn a_locked_database_says_so_with_a_way_forward() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn copy_of(fixture: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("db");
+    std::fs::create_dir(&to).unwrap();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(fixture);
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    (dir, to.display().to_string())
+}
+
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn peers_lists_every_peer_of_the_go_sample() {
+    let out = pstore(&["peers", "--snapshot", "--json", &sample()]);
+    assert!(out.status.success());
+    let peers = json_lines(&out);
+    assert_eq!(peers.len(), 5);
+    let ed = peers
+        .iter()
+        .find(|p| p["agent"] == "go-libp2p/0.48.0")
+        .unwrap();
+    assert_eq!(ed["addrs"], 4);
+    assert_eq!(ed["protocols"], 3);
+    assert_eq!(ed["keys"], "pub priv");
+}
+
+#[test]
+fn show_gives_everything_about_one_peer_by_base58_or_base32() {
+    let peers = json_lines(&pstore(&["peers", "--snapshot", "--json", &sample()]));
+    let signed = peers.iter().find(|p| p["signed_seq"] == 3).unwrap();
+    for name in [
+        signed["peer"].as_str().unwrap(),
+        signed["b32"].as_str().unwrap(),
+    ] {
+        let out = pstore(&["show", "--snapshot", "--json", &sample(), name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["signed_record"]["valid"], true);
+        assert_eq!(v["pub"]["type"], "ECDSA");
+        assert!(
+            v["addrs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["expired"] == true)
+        );
+    }
+    let out = pstore(&["show", "--snapshot", &sample(), "nonsense"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a peer ID"));
+}
+
+#[test]
+fn stats_counts_the_go_bulk_database() {
+    let bulk = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/go-v0.48.0/bulk");
+    let out = pstore(&["stats", "--snapshot", "--json", bulk.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["peers"], 10_000);
+    assert_eq!(v["addrs"], 20_000);
+    assert_eq!(v["metadata_entries"], 10_000);
+    assert!(v["disk_bytes"].as_u64().unwrap() > 100_000);
+}
+
+#[test]
+fn verify_passes_go_databases_and_names_a_planted_corruption() {
+    for fixture in ["go-v0.48.0/sample", "go-v0.48.0/gc", "go-v0.48.0/bulk"] {
+        let (_dir, db) = copy_of(fixture);
+        let out = pstore(&["verify", &db]);
+        assert!(
+            out.status.success(),
+            "{fixture}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let (_dir, db) = copy_of("go-v0.48.0/sample");
+    // Plant: a record whose addresses are out of order, and a public key of another peer.
+    let peers = json_lines(&pstore(&["peers", "--json", &db]));
+    let victim = peers.iter().find(|p| p["addrs"] == 4).unwrap()["b32"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = peers.iter().find(|p| p["signed_seq"] == 3).unwrap()["b32"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    {
+        use pstoreds::codec::record::AddrBookRecord;
+        use pstoreds::datastore::{Datastore, Key, LevelDbDatastore};
+        let ds = LevelDbDatastore::open(&db, Default::default()).unwrap();
+        let rec_key = Key::new(&format!("/peers/addrs/{victim}"));
+        let mut rec = AddrBookRecord::decode(&ds.get(&rec_key).unwrap().unwrap()).unwrap();
+        rec.addrs.reverse();
+        ds.put(&rec_key, &rec.encode()).unwrap();
+        let other_pub = ds
+            .get(&Key::new(&format!("/peers/keys/{other}/pub")))
+            .unwrap()
+            .unwrap();
+        ds.put(&Key::new(&format!("/peers/keys/{victim}/pub")), &other_pub)
+            .unwrap();
+        ds.close().unwrap();
+    }
+    let out = pstore(&["verify", "--json", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    let problems = json_lines(&out);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["key"] == format!("/peers/addrs/{victim}")
+                && p["message"].as_str().unwrap().contains("not sorted")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["key"] == format!("/peers/keys/{victim}/pub")
+                && p["message"].as_str().unwrap().contains("does not belong")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_dump_loads_back_into_the_same_database() {
+    for fixture in ["go-v0.48.0/sample", "go-v0.48.0/gc"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(fixture);
+        let dump = pstore(&["dump", "--snapshot", path.to_str().unwrap()]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dump.jsonl");
+        std::fs::write(&file, &dump.stdout).unwrap();
+        for target in ["db", "db.sqlite"] {
+            let db = dir.path().join(target);
+            if target.ends_with(".sqlite") {
+                pstoreds::datastore::SqliteDatastore::open(&db, Default::default()).unwrap();
+            }
+            let out = pstore(&["load", db.to_str().unwrap(), file.to_str().unwrap()]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let again = pstore(&["dump", db.to_str().unwrap()]);
+            assert_eq!(
+                json_lines(&again),
+                json_lines(&dump),
+                "{fixture} via {target}"
+            );
+        }
+    }
+}
+
+#[test]
+fn load_refuses_a_bad_dump_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dump.jsonl");
+    std::fs::write(&file, "{\"gc\":{\"ts\":1,\"b32\":\"MZXW6\"}}\n{\"b32\":\"MZXW6\",\"addrs\":[{\"addr\":\"/nope\",\"expiry\":1,\"ttl\":1}]}\n").unwrap();
+    let db = dir.path().join("db");
+    let out = pstore(&["load", db.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dump line 2"), "{err}");
+    assert!(!db.exists(), "nothing written");
+}
+
+#[test]
+fn gc_purges_the_expired_addresses_of_a_go_database() {
+    let (_dir, db) = copy_of("go-v0.48.0/sample");
+    let out = pstore(&["gc", "--json", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every address in the sample but the permanent and connected ones has expired by now.
+    assert_eq!(r["addrs_removed"], 6);
+    let stats: serde_json::Value =
+        serde_json::from_slice(&pstore(&["stats", "--json", &db]).stdout).unwrap();
+    assert_eq!(stats["addrs"], 3);
+    assert_eq!(stats["expired_addrs"], 0);
+    assert!(pstore(&["verify", &db]).status.success());
+}
+
+#[test]
+fn migrate_to_sqlite_keeps_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("copy.sqlite");
+    let out = pstore(&[
+        "migrate",
+        "--snapshot",
+        &sample(),
+        dst.to_str().unwrap(),
+        "--to",
+        "sqlite",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = pstore(&["dump", "--snapshot", &sample()]);
+    let b = pstore(&["dump", dst.to_str().unwrap()]);
+    assert_eq!(json_lines(&a), json_lines(&b));
+    let out = pstore(&["migrate", "--snapshot", &sample(), dst.to_str().unwrap()]);
+    assert!(!out.status.success(), "an existing destination is refused");
+}

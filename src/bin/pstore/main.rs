@@ -1,0 +1,525 @@
+//! `pstore`: look inside, check, repair and move go-libp2p (pstoreds) peerstore databases.
+
+mod open;
+mod view;
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use open::{Source, disk_size, open, open_path, progress};
+use pstoreds::datastore::{Batch, Key, Op, Query};
+use pstoreds::peerstore::{MockClock, Options};
+use pstoreds::{dump, ops, verify};
+
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Parser)]
+#[command(
+    name = "pstore",
+    version,
+    about = "Inspect, check and move go-libp2p peerstore databases (pstoreds layout)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Summary of the database and a table of its peers.
+    Inspect {
+        #[command(flatten)]
+        source: Source,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One line per peer: addresses, signed record, protocols, keys, agent version.
+    Peers {
+        #[command(flatten)]
+        source: Source,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything stored about one peer (expired addresses marked).
+    Show {
+        #[command(flatten)]
+        source: Source,
+        /// The peer: as Go prints it (12D3KooW..., Qm...) or its base32 key segment.
+        peer: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts: peers, addresses, keys, expired entries, size on disk.
+    Stats {
+        #[command(flatten)]
+        source: Source,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The canonical dump (JSON Lines, see INTEROP.md): everything stored, one peer a line.
+    Dump {
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Write a canonical dump into a database (created if missing). Every line is checked first:
+    /// a bad line writes nothing.
+    Load {
+        /// The database to write into.
+        db: PathBuf,
+        /// The dump (JSON Lines); `-` for standard input.
+        dump: PathBuf,
+    },
+    /// Check every key and value against go-libp2p's invariants; exit 1 if any error is found.
+    Verify {
+        #[command(flatten)]
+        source: Source,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Purge expired addresses now (one GC pass), and compact.
+    Gc {
+        /// The database (LevelDB directory or SQLite file).
+        db: PathBuf,
+        /// Run in lookahead mode with this window, in seconds (default: purge every record).
+        #[arg(long)]
+        lookahead: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy every key into a new database, then read the copy back and compare.
+    Migrate {
+        #[command(flatten)]
+        source: Source,
+        /// The new database; must not exist yet.
+        dst: PathBuf,
+        #[arg(long, value_enum, default_value = "leveldb")]
+        to: Backend,
+    },
+    /// Apply an op script (JSON Lines, INTEROP.md) through the peerstore API, on a mock clock
+    /// starting at unix 1750000000 s; prints one line per op that failed.
+    Apply {
+        /// The LevelDB directory (created if missing).
+        db: PathBuf,
+        /// The script.
+        ops: PathBuf,
+        /// GC lookahead window in nanoseconds (0: purge-store mode).
+        #[arg(long, default_value_t = 0)]
+        gc_lookahead: u64,
+    },
+    /// Compact a LevelDB database: drop overwritten versions and deletion markers.
+    Compact {
+        /// The LevelDB directory.
+        db: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Backend {
+    Leveldb,
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pstore: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn out() -> BufWriter<std::io::StdoutLock<'static>> {
+    BufWriter::new(std::io::stdout().lock())
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let now = view::now_unix();
+    match cli.command {
+        Command::Inspect { source, json } => {
+            let db = open(&source)?;
+            let v = view::load(&*db.ds, None)?;
+            stats(&v, &db.path, now, json, true)?;
+        }
+        Command::Peers { source, json } => {
+            let db = open(&source)?;
+            let v = view::load(&*db.ds, None)?;
+            print_peers(&v, now, json)?;
+        }
+        Command::Stats { source, json } => {
+            let db = open(&source)?;
+            let v = view::load(&*db.ds, None)?;
+            stats(&v, &db.path, now, json, false)?;
+        }
+        Command::Show { source, peer, json } => {
+            let peer = view::parse_peer(&peer)?;
+            let db = open(&source)?;
+            let v = view::load(&*db.ds, Some(peer.as_bytes()))?;
+            let Some(pv) = v.peers.get(peer.as_bytes()) else {
+                return Err(
+                    format!("peer {peer} has nothing stored in {}", source.db.display()).into(),
+                );
+            };
+            show(peer.as_bytes(), pv, now, json)?;
+        }
+        Command::Dump { source } => {
+            let db = open(&source)?;
+            let mut o = out();
+            dump::write_dump(&*db.ds, &mut o)?;
+            o.flush()?;
+        }
+        Command::Load { db, dump: file } => {
+            let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?,
+                ))
+            };
+            let loaded = dump::load_dump(reader)?;
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            let ds = open_path(&db, true)?;
+            let n = loaded.batch.len();
+            ds.write(loaded.batch)?;
+            ds.close()?;
+            eprintln!(
+                "loaded {} peers ({n} keys) into {}",
+                loaded.peers,
+                db.display()
+            );
+        }
+        Command::Verify { source, json } => {
+            let db = open(&source)?;
+            let bar = progress(0, "verifying");
+            let problems = verify::verify(&*db.ds, &mut |i, n| {
+                bar.set_length(n);
+                bar.set_position(i);
+            })?;
+            bar.finish_and_clear();
+            let errors = problems
+                .iter()
+                .filter(|p| p.severity == verify::Severity::Error)
+                .count();
+            let mut o = out();
+            for p in &problems {
+                let sev = match p.severity {
+                    verify::Severity::Error => "error",
+                    verify::Severity::Warning => "warning",
+                };
+                if json {
+                    writeln!(
+                        o,
+                        "{}",
+                        json!({"key": p.key, "severity": sev, "message": p.message})
+                    )?;
+                } else {
+                    writeln!(o, "{sev}: {}: {}", p.key, p.message)?;
+                }
+            }
+            if !json {
+                writeln!(o, "{errors} errors, {} warnings", problems.len() - errors)?;
+            }
+            o.flush()?;
+            return Ok(if errors > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        Command::Gc {
+            db,
+            lookahead,
+            json,
+        } => {
+            let ds = open_path(&db, false)?;
+            let lookahead = Duration::from_secs(lookahead.unwrap_or(0));
+            let ps = Options::new()
+                .gc_purge_interval(Duration::ZERO)
+                .gc_lookahead_interval(lookahead)
+                .open_datastore(std::sync::Arc::from(ds))?;
+            let r = ps.gc()?;
+            ps.close()?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"records_visited": r.records_visited, "records_updated": r.records_updated,
+                           "records_deleted": r.records_deleted, "addrs_removed": r.addrs_removed,
+                           "index_added": r.index_added, "index_removed": r.index_removed,
+                           "records_unreadable": r.records_unreadable})
+                );
+            } else {
+                println!(
+                    "visited {} records: removed {} expired addresses, rewrote {} records, deleted {} empty ones",
+                    r.records_visited, r.addrs_removed, r.records_updated, r.records_deleted
+                );
+                if r.records_unreadable > 0 {
+                    println!(
+                        "{} records do not decode and were left as they are (see pstore verify)",
+                        r.records_unreadable
+                    );
+                }
+            }
+        }
+        Command::Migrate { source, dst, to } => {
+            let db = open(&source)?;
+            let n = migrate(&*db.ds, &dst, to)?;
+            eprintln!("copied and verified {n} entries into {}", dst.display());
+        }
+        Command::Apply {
+            db,
+            ops: script,
+            gc_lookahead,
+        } => {
+            let clock = MockClock::at_nanos(ops::START_NANOS);
+            let ps = ops::replay_options(&clock, Duration::from_nanos(gc_lookahead))
+                .open_leveldb(&db)?;
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&script).map_err(|e| format!("{}: {e}", script.display()))?,
+            );
+            let mut o = out();
+            ops::apply_script(&ps, &clock, reader, &mut o)?;
+            o.flush()?;
+            ps.close()?;
+        }
+        Command::Compact { db } => {
+            let ds = pstoreds::datastore::LevelDbDatastore::open(
+                &db,
+                pstoreds::datastore::LevelDbOptions {
+                    create_if_missing: false,
+                    ..Default::default()
+                },
+            )?;
+            ds.compact()?;
+            pstoreds::datastore::Datastore::close(&ds)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_peers(v: &view::DbView, now: i64, json: bool) -> Result<()> {
+    let mut o = out();
+    if json {
+        for (peer, pv) in &v.peers {
+            writeln!(o, "{}", pv.summary_json(peer, now))?;
+        }
+        return Ok(o.flush()?);
+    }
+    writeln!(
+        o,
+        "{:<54} {:>5} {:>7} {:>6} {:>9}  {:<9} AGENT",
+        "PEER", "ADDRS", "EXPIRED", "SIGNED", "PROTOCOLS", "KEYS"
+    )?;
+    for (peer, pv) in &v.peers {
+        writeln!(
+            o,
+            "{:<54} {:>5} {:>7} {:>6} {:>9}  {:<9} {}",
+            dump::peer_id_text(peer),
+            pv.addrs(),
+            pv.expired(now),
+            pv.signed_seq()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            pv.protocols
+                .as_ref()
+                .map(|p| p.len().to_string())
+                .unwrap_or_else(|| "-".into()),
+            pv.keys(),
+            pv.agent().unwrap_or_else(|| "-".into())
+        )?;
+    }
+    Ok(o.flush()?)
+}
+
+fn stats(
+    v: &view::DbView,
+    path: &std::path::Path,
+    now: i64,
+    json: bool,
+    with_peers: bool,
+) -> Result<()> {
+    let peers = v.peers.len();
+    let with_addrs = v.peers.values().filter(|p| p.addrs() > 0).count();
+    let with_keys = v
+        .peers
+        .values()
+        .filter(|p| p.pub_key.is_some() || p.priv_key.is_some())
+        .count();
+    let pubs = v.peers.values().filter(|p| p.pub_key.is_some()).count();
+    let privs = v.peers.values().filter(|p| p.priv_key.is_some()).count();
+    let signed = v
+        .peers
+        .values()
+        .filter(|p| p.signed_seq().is_some())
+        .count();
+    let addrs: usize = v.peers.values().map(|p| p.addrs()).sum();
+    let expired: usize = v.peers.values().map(|p| p.expired(now)).sum();
+    let metadata: usize = v.peers.values().map(|p| p.metadata.len()).sum();
+    let problems: Vec<&String> = v.peers.values().flat_map(|p| &p.problems).collect();
+    let size = disk_size(path);
+    if json {
+        let mut s = json!({"path": path, "peers": peers, "peers_with_addrs": with_addrs, "peers_with_keys": with_keys,
+            "public_keys": pubs, "private_keys": privs, "signed_records": signed, "addrs": addrs,
+            "expired_addrs": expired, "metadata_entries": metadata, "gc_index_entries": v.gc_entries,
+            "other_keys": v.other_keys, "disk_bytes": size, "problems": problems});
+        if with_peers {
+            s["peer_list"] = v
+                .peers
+                .iter()
+                .map(|(p, pv)| pv.summary_json(p, now))
+                .collect();
+        }
+        println!("{s}");
+        return Ok(());
+    }
+    println!("database   {}", path.display());
+    println!(
+        "peers      {peers} ({with_addrs} with addresses, {with_keys} with keys, {signed} with signed records)"
+    );
+    println!("addresses  {addrs} ({expired} expired, not yet collected)");
+    println!("keys       {pubs} public, {privs} private");
+    println!("metadata   {metadata} entries");
+    println!("gc index   {} entries", v.gc_entries);
+    if v.other_keys > 0 {
+        println!("other keys {} (not written by pstoreds)", v.other_keys);
+    }
+    println!("on disk    {size} bytes");
+    for p in &problems {
+        eprintln!("problem: {p}");
+    }
+    if with_peers {
+        println!();
+        print_peers(v, now, false)?;
+    }
+    Ok(())
+}
+
+fn show(peer: &[u8], pv: &view::PeerView, now: i64, json: bool) -> Result<()> {
+    let j = view::peer_json(peer, pv, now);
+    if json {
+        println!("{j}");
+        return Ok(());
+    }
+    let mut o = out();
+    writeln!(o, "peer       {}", j["peer"].as_str().unwrap_or_default())?;
+    writeln!(o, "key        /peers/.../{}", pv.b32)?;
+    let addrs = j["addrs"].as_array().cloned().unwrap_or_default();
+    writeln!(
+        o,
+        "addresses  {} ({} expired)",
+        addrs.len(),
+        pv.expired(now)
+    )?;
+    for a in &addrs {
+        let text = a["addr"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| a["addr"].to_string());
+        writeln!(
+            o,
+            "  {text:<50} {}",
+            a["state"].as_str().unwrap_or_default()
+        )?;
+    }
+    match &j["signed_record"] {
+        serde_json::Value::Null => writeln!(o, "signed     -")?,
+        s => writeln!(
+            o,
+            "signed     seq {}, {}",
+            s["seq"],
+            if s["valid"] == true {
+                "signature and peer check out".to_owned()
+            } else {
+                format!("INVALID {}", s["error"])
+            }
+        )?,
+    }
+    for (label, k) in [("public key", &j["pub"]), ("private key", &j["priv"])] {
+        match k {
+            serde_json::Value::Null => writeln!(o, "{label:<10} -")?,
+            k => writeln!(
+                o,
+                "{label:<10} {}",
+                k["type"].as_str().unwrap_or("undecodable")
+            )?,
+        }
+    }
+    match &pv.protocols {
+        None => writeln!(o, "protocols  -")?,
+        Some(p) => writeln!(o, "protocols  {}", p.join(", "))?,
+    }
+    if let Some(m) = j["metadata"].as_object() {
+        for (name, v) in m {
+            let value = v
+                .get("value")
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "(kept as stored)".into());
+            writeln!(
+                o,
+                "metadata   {name} = {value} ({})",
+                v["type"].as_str().unwrap_or("?")
+            )?;
+        }
+    }
+    for p in &pv.problems {
+        writeln!(o, "PROBLEM    {p}")?;
+    }
+    Ok(o.flush()?)
+}
+
+/// Copies every entry into a new database at `dst`, in batches, then checks the copy holds
+/// exactly the same entries.
+fn migrate(
+    src: &dyn pstoreds::datastore::Datastore,
+    dst: &std::path::Path,
+    to: Backend,
+) -> Result<usize> {
+    if dst.exists() {
+        return Err(format!(
+            "{} already exists; migrate writes a new database",
+            dst.display()
+        )
+        .into());
+    }
+    let out: Box<dyn pstoreds::datastore::Datastore> = match to {
+        Backend::Leveldb => Box::new(pstoreds::datastore::LevelDbDatastore::open(
+            dst,
+            Default::default(),
+        )?),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Box::new(pstoreds::datastore::SqliteDatastore::open(
+            dst,
+            Default::default(),
+        )?),
+    };
+    let entries = src.query(&Query::prefix(Key::root()))?;
+    let bar = progress(entries.len() as u64, "copying");
+    for chunk in entries.chunks(1024) {
+        let mut batch = Batch::new();
+        for e in chunk {
+            batch.push(Op::Put(e.key()?, e.value.clone()));
+        }
+        out.write(batch)?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let copied = out.query(&Query::prefix(Key::root()))?;
+    if copied != entries {
+        return Err(format!(
+            "verification failed: {} entries read back from {}, {} expected",
+            copied.len(),
+            dst.display(),
+            entries.len()
+        )
+        .into());
+    }
+    out.close()?;
+    Ok(entries.len())
+}
