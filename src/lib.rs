@@ -4,6 +4,8 @@
 pub mod codec;
 pub mod datastore;
 pub mod dump;
+#[cfg(feature = "libp2p")]
+pub mod libp2p_store;
 pub mod ops;
 pub mod peerstore;
 pub mod verify;

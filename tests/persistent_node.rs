@@ -1,0 +1,59 @@
+//! The example's restart scenario: the dialer connects through a bootstrap address and persists
+//! what it learned; restarted with no bootstrap address, it finds the listener in its store and
+//! reconnects.
+
+#[path = "../examples/persistent_node.rs"]
+#[allow(clippy::duplicate_mod)]
+mod node;
+
+use std::time::Duration;
+
+use pstoreds::peerstore::Options;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_dialer_finds_its_peer_in_the_store() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let listener = tokio::spawn(node::listen(tx));
+    let addr = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dialer");
+
+    let first = tokio::time::timeout(Duration::from_secs(30), node::dial(&db, Some(addr.clone())))
+        .await
+        .expect("first run timed out")
+        .unwrap();
+    // Identify's answers are on disk, in go-libp2p's layout.
+    {
+        let ps = Options::new().open_leveldb(&db).unwrap();
+        assert_eq!(
+            ps.get(first, "AgentVersion").unwrap(),
+            Some(node::AGENT.into())
+        );
+        assert!(
+            ps.get_protocols(first)
+                .unwrap()
+                .contains(&"/ipfs/id/1.0.0".to_owned())
+        );
+        assert!(ps.pub_key(first).unwrap().is_some());
+        let entries = ps.addr_entries(first).unwrap();
+        assert!(!entries.is_empty());
+        // The dialer shut down: connected addresses became recently connected.
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.ttl == pstoreds::peerstore::Ttl::RECENTLY_CONNECTED),
+            "{entries:?}"
+        );
+        ps.close().unwrap();
+    }
+
+    let again = tokio::time::timeout(Duration::from_secs(30), node::dial(&db, None))
+        .await
+        .expect("restarted run timed out")
+        .unwrap();
+    assert_eq!(again, first);
+    listener.abort();
+}
