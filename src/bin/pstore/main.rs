@@ -441,7 +441,7 @@ fn show(peer: &[u8], pv: &view::PeerView, now: i64, json: bool) -> Result<()> {
             }
         )?,
     }
-    for (label, k) in [("public key", &j["pub"]), ("private key", &j["priv"])] {
+    for (label, k) in [("pub key", &j["pub"]), ("priv key", &j["priv"])] {
         match k {
             serde_json::Value::Null => writeln!(o, "{label:<10} -")?,
             k => writeln!(
