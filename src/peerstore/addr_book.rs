@@ -171,15 +171,7 @@ impl Peerstore {
         if ttl.0 <= 0 {
             return Ok(());
         }
-        let addrs = clean_addrs(addrs, peer.as_bytes());
-        {
-            let _lock = self.lock_peer(peer.as_bytes());
-            let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, TtlMode::Extend)? else {
-                return Ok(());
-            };
-            self.store_record(peer.as_bytes(), rec)?;
-        }
-        self.enforce_record_cap()
+        self.write_addrs(&peer, addrs, ttl, TtlMode::Extend)
     }
 
     pub fn add_addr(
@@ -200,19 +192,7 @@ impl Peerstore {
     ) -> Result<()> {
         let (peer, ttl) = (peer.into(), ttl.into());
         self.check_open()?;
-        let addrs = clean_addrs(addrs, peer.as_bytes());
-        {
-            let _lock = self.lock_peer(peer.as_bytes());
-            if ttl.0 <= 0 {
-                return self.delete_addrs(peer.as_bytes(), &addrs);
-            }
-            let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, TtlMode::Override)?
-            else {
-                return Ok(());
-            };
-            self.store_record(peer.as_bytes(), rec)?;
-        }
-        self.enforce_record_cap()
+        self.write_addrs(&peer, addrs, ttl, TtlMode::Override)
     }
 
     pub fn set_addr(
@@ -222,6 +202,30 @@ impl Peerstore {
         ttl: impl Into<Ttl>,
     ) -> Result<()> {
         self.set_addrs(peer, std::slice::from_ref(addr), ttl)
+    }
+
+    /// The one write path of `add_addrs` and `set_addrs`: clean the addresses, then under the
+    /// peer's lock merge them in (or, for `set` with a TTL of zero or less, remove them) and
+    /// write the record; then apply the record cap.
+    fn write_addrs(
+        &self,
+        peer: &RawPeerId,
+        addrs: &[Multiaddr],
+        ttl: Ttl,
+        mode: TtlMode,
+    ) -> Result<()> {
+        let addrs = clean_addrs(addrs, peer.as_bytes());
+        {
+            let _lock = self.lock_peer(peer.as_bytes());
+            if ttl.0 <= 0 {
+                return self.delete_addrs(peer.as_bytes(), &addrs);
+            }
+            let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, mode)? else {
+                return Ok(());
+            };
+            self.store_record(peer.as_bytes(), rec)?;
+        }
+        self.enforce_record_cap()
     }
 
     /// Merges `addrs` into the peer's record and returns the record to write (`None`: nothing

@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use multiaddr::Multiaddr;
 
 use super::addr_book::{TtlMode, clean_addrs};
-use super::{Error, Peerstore, RawPeerId, Result, Ttl};
-use crate::codec::crypto::StoredKey;
+use super::{Peerstore, RawPeerId, Result, Ttl};
 use crate::codec::gob::{self, Value};
-use crate::codec::peer_key;
 use crate::codec::record::AddrBookRecord;
 use crate::datastore::{Batch, Op};
 
@@ -97,15 +95,7 @@ impl PeerstoreBatch<'_> {
         value: &Value,
     ) -> Result<&mut Self> {
         let peer = peer.into();
-        let invalid = |reason: String| Error::Invalid {
-            peer: peer.to_string(),
-            reason,
-        };
-        let key =
-            peer_key::metadata_key(peer.as_bytes(), name).map_err(|e| invalid(e.to_string()))?;
-        let bytes = value
-            .encode()
-            .map_err(|e| invalid(format!("metadata {name:?}: {e}")))?;
+        let (key, bytes) = super::metadata::metadata_entry(&peer, name, value)?;
         self.ops.push(BatchOp::Raw(peer, Op::Put(key, bytes)));
         Ok(self)
     }
@@ -117,19 +107,8 @@ impl PeerstoreBatch<'_> {
         raw: &[u8],
     ) -> Result<&mut Self> {
         let peer = peer.into();
-        let stored = StoredKey::decode(raw).map_err(|e| Error::Invalid {
-            peer: peer.to_string(),
-            reason: format!("public key: {e}"),
-        })?;
-        if stored.peer_id_bytes() != peer.as_bytes() {
-            return Err(Error::Invalid {
-                peer: peer.to_string(),
-                reason: "ID does not match PublicKey".into(),
-            });
-        }
-        let key = peer_key::pub_key_key(peer.as_bytes());
-        self.ops
-            .push(BatchOp::Raw(peer, Op::Put(key, stored.raw().to_vec())));
+        let (key, value) = super::key_book::pub_key_entry(&peer, raw)?;
+        self.ops.push(BatchOp::Raw(peer, Op::Put(key, value)));
         Ok(self)
     }
 
@@ -140,16 +119,8 @@ impl PeerstoreBatch<'_> {
         protocols: &[S],
     ) -> Result<&mut Self> {
         let peer = peer.into();
-        let max = self.ps.inner.opts.max_protocols;
-        if protocols.len() > max {
-            return Err(Error::TooManyProtocols {
-                peer: peer.to_string(),
-                count: protocols.len(),
-                max,
-            });
-        }
-        let key = peer_key::metadata_key(peer.as_bytes(), peer_key::PROTOCOLS)
-            .expect("\"protocols\" is a valid metadata name");
+        self.ps.too_many(&peer, protocols.len())?;
+        let key = self.ps.protocols_key(&peer);
         let bytes = gob::encode_protocols(protocols.iter().map(|p| p.as_ref()));
         self.ops.push(BatchOp::Raw(peer, Op::Put(key, bytes)));
         Ok(self)

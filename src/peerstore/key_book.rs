@@ -8,6 +8,25 @@ use crate::codec::crypto::{StoredKey, extract_public_key};
 use crate::codec::peer_key;
 use crate::datastore::{Batch, Key};
 
+/// The key and value that store `raw` as the peer's public key, refused if it is not the
+/// peer's key.
+pub(crate) fn pub_key_entry(peer: &RawPeerId, raw: &[u8]) -> Result<(Key, Vec<u8>)> {
+    let stored = StoredKey::decode(raw).map_err(|e| Error::Invalid {
+        peer: peer.to_string(),
+        reason: format!("public key: {e}"),
+    })?;
+    if stored.peer_id_bytes() != peer.as_bytes() {
+        return Err(Error::Invalid {
+            peer: peer.to_string(),
+            reason: "ID does not match PublicKey".into(),
+        });
+    }
+    Ok((
+        peer_key::pub_key_key(peer.as_bytes()),
+        stored.raw().to_vec(),
+    ))
+}
+
 impl Peerstore {
     fn read_key(&self, key: &Key) -> Result<Option<StoredKey>> {
         match self.inner.ds.get(key)? {
@@ -55,18 +74,8 @@ impl Peerstore {
     pub fn add_pub_key_bytes(&self, peer: impl Into<RawPeerId>, raw: &[u8]) -> Result<()> {
         let peer = peer.into();
         self.check_open()?;
-        let key = peer_key::pub_key_key(peer.as_bytes());
-        let stored = StoredKey::decode(raw).map_err(|e| Error::Invalid {
-            peer: peer.to_string(),
-            reason: format!("public key: {e}"),
-        })?;
-        if stored.peer_id_bytes() != peer.as_bytes() {
-            return Err(Error::Invalid {
-                peer: peer.to_string(),
-                reason: "ID does not match PublicKey".into(),
-            });
-        }
-        self.inner.ds.put(&key, stored.raw())?;
+        let (key, value) = pub_key_entry(&peer, raw)?;
+        self.inner.ds.put(&key, &value)?;
         Ok(())
     }
 

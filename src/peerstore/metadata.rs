@@ -5,20 +5,34 @@ use crate::codec::gob::Value;
 use crate::codec::peer_key;
 use crate::datastore::{Batch, Query};
 
-impl Peerstore {
-    fn metadata_key(&self, peer: &RawPeerId, name: &str) -> Result<crate::datastore::Key> {
-        peer_key::metadata_key(peer.as_bytes(), name).map_err(|e| Error::Invalid {
-            peer: peer.to_string(),
-            reason: e.to_string(),
-        })
-    }
+fn metadata_key(peer: &RawPeerId, name: &str) -> Result<crate::datastore::Key> {
+    peer_key::metadata_key(peer.as_bytes(), name).map_err(|e| Error::Invalid {
+        peer: peer.to_string(),
+        reason: e.to_string(),
+    })
+}
 
+/// The key and gob bytes that store `value` under `name`; a bad name or value is refused.
+pub(crate) fn metadata_entry(
+    peer: &RawPeerId,
+    name: &str,
+    value: &Value,
+) -> Result<(crate::datastore::Key, Vec<u8>)> {
+    let key = metadata_key(peer, name)?;
+    let bytes = value.encode().map_err(|e| Error::Invalid {
+        peer: peer.to_string(),
+        reason: format!("metadata {name:?}: {e}"),
+    })?;
+    Ok((key, bytes))
+}
+
+impl Peerstore {
     /// The value stored under `name`, or `None`. Values of types without a Rust variant come
     /// back as [`Value::Other`] with their bytes.
     pub fn get(&self, peer: impl Into<RawPeerId>, name: &str) -> Result<Option<Value>> {
         let peer = peer.into();
         self.check_open()?;
-        let key = self.metadata_key(&peer, name)?;
+        let key = metadata_key(&peer, name)?;
         match self.inner.ds.get(&key)? {
             None => Ok(None),
             Some(bytes) => Value::decode(&bytes)
@@ -34,11 +48,7 @@ impl Peerstore {
     pub fn put(&self, peer: impl Into<RawPeerId>, name: &str, value: &Value) -> Result<()> {
         let peer = peer.into();
         self.check_open()?;
-        let key = self.metadata_key(&peer, name)?;
-        let bytes = value.encode().map_err(|e| Error::Invalid {
-            peer: peer.to_string(),
-            reason: format!("metadata {name:?}: {e}"),
-        })?;
+        let (key, bytes) = metadata_entry(&peer, name, value)?;
         self.inner.ds.put(&key, &bytes)?;
         Ok(())
     }

@@ -7,7 +7,7 @@ use crate::codec::gob;
 use crate::codec::peer_key;
 
 impl Peerstore {
-    fn protocols_key(&self, peer: &RawPeerId) -> crate::datastore::Key {
+    pub(crate) fn protocols_key(&self, peer: &RawPeerId) -> crate::datastore::Key {
         peer_key::metadata_key(peer.as_bytes(), peer_key::PROTOCOLS)
             .expect("\"protocols\" is a valid metadata name")
     }
@@ -37,7 +37,7 @@ impl Peerstore {
         Ok(())
     }
 
-    fn too_many(&self, peer: &RawPeerId, count: usize) -> Result<()> {
+    pub(crate) fn too_many(&self, peer: &RawPeerId, count: usize) -> Result<()> {
         let max = self.inner.opts.max_protocols;
         if count > max {
             return Err(Error::TooManyProtocols {
