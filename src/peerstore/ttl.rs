@@ -10,8 +10,11 @@ pub struct Ttl(pub i64);
 impl Ttl {
     /// `peerstore.TempAddrTTL`: 2 minutes.
     pub const TEMP: Ttl = Ttl(2 * 60 * 1_000_000_000);
-    /// `peerstore.AddressTTL` (also the provider TTL): 1 hour.
+    /// `peerstore.AddressTTL`: 1 hour.
     pub const ADDRESS: Ttl = Ttl(60 * 60 * 1_000_000_000);
+    /// `peerstore.ProviderAddrTTL`: 10 minutes (no longer in go-libp2p v0.48.0's core, but what
+    /// older nodes and the DHT wrote for provider addresses).
+    pub const PROVIDER: Ttl = Ttl(10 * 60 * 1_000_000_000);
     /// `peerstore.RecentlyConnectedAddrTTL`: 15 minutes.
     pub const RECENTLY_CONNECTED: Ttl = Ttl(15 * 60 * 1_000_000_000);
     /// `peerstore.OwnObservedAddrTTL`: 30 minutes.
