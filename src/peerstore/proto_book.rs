@@ -31,6 +31,7 @@ impl Peerstore {
         }
     }
 
+    /// Writes the map (the encoder sorts and de-duplicates).
     fn store_protocols(&self, peer: &RawPeerId, protocols: &[String]) -> Result<()> {
         let bytes = gob::encode_protocols(protocols.iter().map(String::as_str));
         self.inner.ds.put(&self.protocols_key(peer), &bytes)?;
@@ -70,8 +71,6 @@ impl Peerstore {
         let mut have = self.load_protocols(&peer)?;
         self.too_many(&peer, have.len() + protocols.len())?;
         have.extend(protocols.iter().map(|p| p.as_ref().to_owned()));
-        have.sort();
-        have.dedup();
         self.store_protocols(&peer, &have)
     }
 
@@ -86,9 +85,7 @@ impl Peerstore {
         self.check_open()?;
         self.too_many(&peer, protocols.len())?;
         let _lock = self.lock_peer(peer.as_bytes());
-        let mut set: Vec<String> = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
-        set.sort();
-        set.dedup();
+        let set: Vec<String> = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
         self.store_protocols(&peer, &set)
     }
 
