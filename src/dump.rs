@@ -9,7 +9,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::codec::gob::{self, Value};
 use crate::codec::peer_key::{self, PeerKey};
-use crate::codec::record::AddrBookRecord;
+use crate::codec::record::{AddrBookRecord, hex};
 use crate::datastore::{self, Datastore, Key, Query};
 
 /// Errors while dumping: reading the store or writing the output.
@@ -19,10 +19,6 @@ pub enum Error {
     Datastore(#[from] datastore::Error),
     #[error("writing the dump: {0}")]
     Io(#[from] std::io::Error),
-}
-
-fn hex(b: &[u8]) -> String {
-    data_encoding::HEXLOWER.encode(b)
 }
 
 /// The base58btc text Go's `peer.ID.String()` gives for raw peer-ID bytes.

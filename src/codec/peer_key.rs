@@ -87,7 +87,26 @@ pub enum PeerKey {
     Metadata { peer: Vec<u8>, name: String },
 }
 
+/// The peer of an address-record key (`/peers/addrs/<B32>`), if `key` is one.
+pub fn record_peer(key: &str) -> Option<Vec<u8>> {
+    match PeerKey::parse(key)? {
+        PeerKey::Addrs { peer } => Some(peer),
+        _ => None,
+    }
+}
+
 impl PeerKey {
+    /// The raw peer ID the key belongs to.
+    pub fn peer(&self) -> &[u8] {
+        match self {
+            PeerKey::Addrs { peer }
+            | PeerKey::GcIndex { peer, .. }
+            | PeerKey::PubKey { peer }
+            | PeerKey::PrivKey { peer }
+            | PeerKey::Metadata { peer, .. } => peer,
+        }
+    }
+
     /// Classifies a key; `None` for any shape pstoreds does not write.
     pub fn parse(key: &str) -> Option<PeerKey> {
         let segs: Vec<&str> = key.strip_prefix("/peers/")?.split('/').collect();

@@ -220,38 +220,46 @@ impl Peerstore {
             if ttl.0 <= 0 {
                 return self.delete_addrs(peer.as_bytes(), &addrs);
             }
-            let Some(rec) = self.apply_addrs(peer.as_bytes(), &addrs, ttl, mode)? else {
+            if addrs.is_empty() {
                 return Ok(());
-            };
+            }
+            let (mut rec, created) = self.load_or_new(peer.as_bytes())?;
+            self.apply_addrs(peer.as_bytes(), &mut rec, created, &addrs, ttl, mode);
             self.store_record(peer.as_bytes(), rec)?;
         }
         self.enforce_record_cap()
     }
 
-    /// Merges `addrs` into the peer's record and returns the record to write (`None`: nothing
-    /// to do). Call with the peer locked.
+    /// The peer's record, or a new empty one; the flag says it is new. Call with the peer locked.
+    pub(crate) fn load_or_new(&self, peer: &[u8]) -> Result<(AddrBookRecord, bool)> {
+        Ok(match self.load_record(peer)? {
+            Some(rec) => (rec, false),
+            None => (
+                AddrBookRecord {
+                    id: peer.to_vec(),
+                    ..Default::default()
+                },
+                true,
+            ),
+        })
+    }
+
+    /// Merges `addrs` into a loaded record and tells address subscribers about the new ones.
+    /// Call with the peer locked.
     fn apply_addrs(
         &self,
         peer: &[u8],
+        rec: &mut AddrBookRecord,
+        created: bool,
         addrs: &[Vec<u8>],
         ttl: Ttl,
         mode: TtlMode,
-    ) -> Result<Option<AddrBookRecord>> {
-        if addrs.is_empty() {
-            return Ok(None);
-        }
-        let existing = self.load_record(peer)?;
-        let created = existing.is_none();
-        let mut rec = existing.unwrap_or_else(|| AddrBookRecord {
-            id: peer.to_vec(),
-            ..Default::default()
-        });
-        let added = self.merge_addrs(&mut rec, addrs, ttl, mode);
+    ) {
+        let added = self.merge_addrs(rec, addrs, ttl, mode);
         self.inner.subs.broadcast(peer, &added);
         if created {
             self.note_record_created();
         }
-        Ok(Some(rec))
     }
 
     /// go-libp2p's `setAddrs` on a loaded record: clean it, extend or override the known
@@ -489,36 +497,25 @@ impl Peerstore {
         addrs: &[Vec<u8>],
         ttl: Ttl,
     ) -> Result<bool> {
-        let peer = peer.to_vec();
-        let _lock = self.lock_peer(&peer);
-        let existing = self.load_record(&peer)?;
-        if let Some(mut rec) = existing.clone() {
-            clean(&mut rec, self.inner.clock.now_unix(), false);
-            let latest = match &rec.certified_record {
-                Some(c) if !rec.addrs.is_empty() && !c.raw.is_empty() => c.seq,
-                _ => 0,
-            };
-            if latest > signed.record.seq {
-                return Ok(false);
-            }
-        }
-        let mut rec = match self.apply_addrs(&peer, addrs, ttl, TtlMode::Extend)? {
-            Some(rec) => rec,
-            None => {
-                let mut rec = existing.unwrap_or_else(|| AddrBookRecord {
-                    id: peer.clone(),
-                    ..Default::default()
-                });
-                clean(&mut rec, self.inner.clock.now_unix(), false);
-                rec
-            }
+        let _lock = self.lock_peer(peer);
+        let (mut rec, created) = self.load_or_new(peer)?;
+        clean(&mut rec, self.inner.clock.now_unix(), false);
+        let latest = match &rec.certified_record {
+            Some(c) if !rec.addrs.is_empty() && !c.raw.is_empty() => c.seq,
+            _ => 0,
         };
+        if latest > signed.record.seq {
+            return Ok(false);
+        }
+        if !addrs.is_empty() {
+            self.apply_addrs(peer, &mut rec, created, addrs, ttl, TtlMode::Extend);
+        }
         rec.certified_record = Some(CertifiedRecord {
             seq: signed.record.seq,
             raw: signed.envelope.canonical_bytes(),
             unknown_fields: Vec::new(),
         });
-        self.store_record(&peer, rec)?;
+        self.store_record(peer, rec)?;
         Ok(true)
     }
 
@@ -582,15 +579,14 @@ impl Peerstore {
             .ds
             .query(&Query::prefix(Key::new(peer_key::ADDRS)))?
         {
-            let key = e.key_lossy();
-            let (Some(seg), Ok(rec)) = (key.rsplit('/').next(), AddrBookRecord::decode(&e.value))
-            else {
+            let (Some(peer), Ok(rec)) = (
+                peer_key::record_peer(&e.key_lossy()),
+                AddrBookRecord::decode(&e.value),
+            ) else {
                 continue; // unreadable records are never evicted: they are kept as they are
             };
-            if let Ok(peer) = peer_key::decode_segment(seg) {
-                let last = rec.addrs.iter().map(|a| a.expiry).max().unwrap_or(i64::MIN);
-                by_expiry.push((last, peer));
-            }
+            let last = rec.addrs.iter().map(|a| a.expiry).max().unwrap_or(i64::MIN);
+            by_expiry.push((last, peer));
         }
         by_expiry.sort();
         let excess = keys.len() - cap;

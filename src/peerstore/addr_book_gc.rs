@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::addr_book::clean;
 use super::clock::expiry;
 use super::{Peerstore, Result};
-use crate::codec::peer_key;
+use crate::codec::peer_key::{self, PeerKey};
 use crate::codec::record::AddrBookRecord;
 use crate::datastore::{Batch, Key, Op, Query};
 
@@ -127,17 +127,12 @@ impl Peerstore {
             .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
         let mut batch = Batch::new();
         for chunk in keys.chunks(CHUNK) {
-            let peers: Vec<(String, Vec<u8>)> = chunk
+            let peers: Vec<Vec<u8>> = chunk
                 .iter()
-                .filter_map(|e| {
-                    let key = e.key_lossy();
-                    let seg = key.rsplit('/').next()?.to_owned();
-                    let peer = peer_key::decode_segment(&seg).ok()?;
-                    Some((seg, peer))
-                })
+                .filter_map(|e| peer_key::record_peer(&e.key_lossy()))
                 .collect();
-            let _locks = self.lock_peers(peers.iter().map(|(_, p)| p.as_slice()));
-            for (seg, peer) in &peers {
+            let _locks = self.lock_peers(peers.iter().map(Vec::as_slice));
+            for peer in &peers {
                 report.records_visited += 1;
                 let rec = match self.load_record(peer) {
                     Ok(Some(rec)) => rec,
@@ -151,11 +146,7 @@ impl Peerstore {
                 if let Some(first) = rec.addrs.first()
                     && first.expiry <= until
                 {
-                    batch.push(Op::Put(
-                        Key::new(peer_key::GC_ADDRS)
-                            .child_string(&format!("{}/{seg}", first.expiry)),
-                        Vec::new(),
-                    ));
+                    batch.push(Op::Put(peer_key::gc_key(first.expiry, peer), Vec::new()));
                     report.index_added += 1;
                 }
             }
@@ -226,10 +217,7 @@ impl Peerstore {
         for chunk in keys.chunks(CHUNK) {
             let peers: Vec<Vec<u8>> = chunk
                 .iter()
-                .filter_map(|e| {
-                    let key = e.key_lossy();
-                    peer_key::decode_segment(key.rsplit('/').next()?).ok()
-                })
+                .filter_map(|e| peer_key::record_peer(&e.key_lossy()))
                 .collect();
             let _locks = self.lock_peers(peers.iter().map(Vec::as_slice));
             let (mut batch, mut written) = (Batch::new(), Vec::new());
@@ -246,56 +234,39 @@ impl Peerstore {
         let window_end = self.inner.gc.window_end.load(Ordering::SeqCst);
         let mut report = GcReport::default();
         // Index keys: /peers/gc/addrs/<ts>/<B32>, visited in timestamp order.
-        let mut due: Vec<(i64, String, Vec<u8>)> = Vec::new();
+        let mut due: Vec<(i64, Vec<u8>, Key)> = Vec::new();
         let mut batch = Batch::new();
         for e in self
             .inner
             .ds
             .query(&Query::keys(Key::new(peer_key::GC_ADDRS)))?
         {
-            let key = e.key_lossy();
-            let parsed = key
-                .strip_prefix("/peers/gc/addrs/")
-                .and_then(|rest| rest.split_once('/'))
-                .and_then(|(ts, seg)| {
-                    let peer = peer_key::decode_segment(seg)
-                        .ok()
-                        .filter(|p| is_multihash(p))?;
-                    Some((ts.parse::<i64>().ok()?, seg.to_owned(), peer))
-                });
-            match parsed {
-                Some((ts, seg, peer)) => {
-                    if ts <= now_unix {
-                        due.push((ts, seg, peer));
+            let Ok(key) = e.key() else { continue };
+            match PeerKey::parse(key.as_str()) {
+                Some(PeerKey::GcIndex { expiry, peer }) if is_multihash(&peer) => {
+                    if expiry <= now_unix {
+                        due.push((expiry, peer, key));
                     }
                 }
-                None => {
+                _ => {
                     // An entry this version cannot read: dropped, as go-libp2p does.
-                    if let Ok(k) = e.key() {
-                        batch.push(Op::Delete(k));
-                        report.index_removed += 1;
-                    }
+                    batch.push(Op::Delete(key));
+                    report.index_removed += 1;
                 }
             }
         }
         due.sort();
         let mut written = Vec::new();
         for chunk in due.chunks(CHUNK) {
-            let _locks = self.lock_peers(chunk.iter().map(|(_, _, p)| p.as_slice()));
-            for (ts, seg, peer) in chunk {
-                batch.push(Op::Delete(
-                    Key::new(peer_key::GC_ADDRS).child_string(&format!("{ts}/{seg}")),
-                ));
+            let _locks = self.lock_peers(chunk.iter().map(|(_, p, _)| p.as_slice()));
+            for (_, peer, key) in chunk {
+                batch.push(Op::Delete(key.clone()));
                 report.index_removed += 1;
                 let rec = self.purge_record(peer, now_unix, &mut report, &mut batch, &mut written);
                 if let Some(first) = rec.as_ref().and_then(|r| r.addrs.first())
                     && first.expiry <= window_end
                 {
-                    batch.push(Op::Put(
-                        Key::new(peer_key::GC_ADDRS)
-                            .child_string(&format!("{}/{seg}", first.expiry)),
-                        Vec::new(),
-                    ));
+                    batch.push(Op::Put(peer_key::gc_key(first.expiry, peer), Vec::new()));
                     report.index_added += 1;
                 }
             }

@@ -160,10 +160,7 @@ impl PeerstoreBatch<'_> {
                     BatchOp::Addrs(peer, addrs, ttl, mode) => {
                         let peer = peer.as_bytes().to_vec();
                         if !records.contains_key(&peer) {
-                            let rec = ps.load_record(&peer)?.unwrap_or_else(|| AddrBookRecord {
-                                id: peer.clone(),
-                                ..Default::default()
-                            });
+                            let (rec, _) = ps.load_or_new(&peer)?;
                             records.insert(peer.clone(), rec);
                         }
                         let rec = records.get_mut(&peer).expect("inserted above");

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use open::{Source, disk_size, open, open_path, progress};
 use pstoreds::datastore::{Batch, Key, Op, Query};
-use pstoreds::peerstore::{MockClock, Options};
+use pstoreds::peerstore::{Clock, MockClock, Options, SystemClock};
 use pstoreds::{dump, ops, verify};
 
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -140,7 +140,7 @@ fn out() -> BufWriter<std::io::StdoutLock<'static>> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let now = view::now_unix();
+    let now = SystemClock.now_unix();
     match cli.command {
         Command::Inspect { source, json } => {
             let db = open(&source)?;

@@ -33,13 +33,6 @@ pub struct DbView {
     pub other_keys: usize,
 }
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Reads everything under `/peers` (or one peer's keys) into views.
 pub fn load(ds: &dyn Datastore, only: Option<&[u8]>) -> Result<DbView> {
     let prefixes: Vec<Key> = match only {
@@ -72,23 +65,18 @@ pub fn load(ds: &dyn Datastore, only: Option<&[u8]>) -> Result<DbView> {
             view.other_keys += 1;
             continue;
         };
-        let (peer, seg) = match &kind {
-            PeerKey::Addrs { peer }
-            | PeerKey::PubKey { peer }
-            | PeerKey::PrivKey { peer }
-            | PeerKey::Metadata { peer, .. } => (
-                peer.clone(),
-                key.split('/').nth(3).unwrap_or_default().to_owned(),
-            ),
-            PeerKey::GcIndex { .. } => {
-                view.gc_entries += 1;
-                continue;
-            }
-        };
-        let pv = view.peers.entry(peer).or_insert_with(|| PeerView {
-            b32: seg,
-            ..Default::default()
-        });
+        if let PeerKey::GcIndex { .. } = kind {
+            view.gc_entries += 1;
+            continue;
+        }
+        let seg = key.split('/').nth(3).unwrap_or_default().to_owned();
+        let pv = view
+            .peers
+            .entry(kind.peer().to_vec())
+            .or_insert_with(|| PeerView {
+                b32: seg,
+                ..Default::default()
+            });
         match kind {
             PeerKey::Addrs { .. } => match AddrBookRecord::decode(&e.value) {
                 Ok(r) => pv.record = Some(r),
