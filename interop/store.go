@@ -67,7 +67,7 @@ func openStrict(dir string) error {
 	if _, err := os.Stat(dir); err != nil {
 		return err
 	}
-	db, err := goleveldb.OpenFile(dir, &opt.Options{ErrorIfMissing: true, Strict: opt.StrictAll})
+	db, err := goleveldb.OpenFile(dir, &opt.Options{ErrorIfMissing: true, ReadOnly: true, Strict: opt.StrictAll})
 	if err != nil {
 		return fmt.Errorf("goleveldb refuses %s: %w", dir, err)
 	}

@@ -15,7 +15,7 @@
 //! ```
 
 mod key;
-mod leveldb;
+pub mod leveldb;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -49,6 +49,20 @@ pub enum Error {
     InvalidKey { key: String, reason: &'static str },
     #[error("the datastore is closed")]
     Closed,
+    /// The database on disk is damaged in a way that opening it would make worse or hide:
+    /// nothing was changed.
+    #[error(
+        "the LevelDB database at {path} is damaged: {problem}. Nothing was changed; `pstore verify` lists what is readable and `pstore salvage` copies it into a new database"
+    )]
+    Damaged { path: PathBuf, problem: String },
+    /// A read met damaged data (a table block failing its checksum, a table that cannot be
+    /// read): the answer would be incomplete, so there is none.
+    #[error("reading {what}: the database is damaged ({damage})")]
+    Corrupt { what: String, damage: String },
+    /// An earlier write or sync failed; no write is accepted until the database is reopened,
+    /// which recovers everything acknowledged before the failure.
+    #[error("the database at {path} refuses writes after an earlier failure ({reason}); reopen it")]
+    Failed { path: PathBuf, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,632 @@
+//! The `Env` we hand rusty-leveldb: every file the engine creates, writes, reads, renames or
+//! deletes goes through it. It restores what rusty-leveldb 4.0.2 leaves out, at the points
+//! where C++ LevelDB does them:
+//!
+//! - **Syncs.** The journal is fdatasync'ed on every flush when [`SyncPolicy::Always`] is in
+//!   force (the engine flushes it once per synced write); table files and the MANIFEST on every
+//!   flush (a finished table, an appended version edit); the temporary `CURRENT` before it is
+//!   renamed; the directory after that rename and after the first sync of every new file, so
+//!   new names survive a power cut. A finished journal is synced when the next one is created.
+//! - **Whole writes.** A file's writes are held until its next flush and then handed to the OS
+//!   in one call, so a killed process leaves whole records behind, not halves.
+//! - **Sticky errors.** After any failed write, sync, rename or delete, every later one fails
+//!   too (C++ LevelDB's `bg_error_`), so nothing is acknowledged on top of a state that may not
+//!   be on disk. Reopening the database clears it.
+//! - **Checked reads.** Journals and the MANIFEST are checked record by record before the
+//!   engine replays them (its reader stops at a bad record without a word); a torn tail of the
+//!   newest journal is cut off with a warning, anything else fails the open naming file and
+//!   offset. Table footers are checked before the engine parses them (it panics on a bad one),
+//!   and every block read is checked against its CRC: a failure is recorded, so the datastore
+//!   can turn what the engine reports as "not found" into an error naming the key.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusty_leveldb::env::{Env, FileLock, Logger, RandomAccess};
+use rusty_leveldb::{PosixDiskEnv, Result as LdbResult, Status, StatusCode};
+
+use super::{logfile, table};
+
+/// A file operation, as shown to an [`IoHook`] before it happens.
+#[derive(Clone, Copy, Debug)]
+pub enum IoOp<'a> {
+    /// A file is created (or truncated) for writing.
+    Create(&'a Path),
+    /// `len` bytes are appended to a file (one call to the OS).
+    Write(&'a Path, usize),
+    /// A file's data is made durable (fdatasync).
+    Sync(&'a Path),
+    /// A directory is made durable (fsync), so the names in it survive a power cut.
+    SyncDir(&'a Path),
+    /// A file is renamed over another.
+    Rename(&'a Path, &'a Path),
+    /// A file is deleted.
+    Delete(&'a Path),
+}
+
+/// Sees every write-side file operation of a LevelDB datastore before it runs, and may fail it.
+/// For fault and error injection in tests, and for counting syncs.
+pub trait IoHook: Send + Sync {
+    /// Called before `op`; an error is returned to the engine instead of doing `op`.
+    fn before(&self, op: &IoOp<'_>) -> io::Result<()>;
+}
+
+/// What kind of file a path is, by its LevelDB name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Journal(u64),
+    Table(u64),
+    Manifest(u64),
+    Current,
+    Temp,
+    InfoLog,
+    Lock,
+    Other,
+}
+
+impl FileKind {
+    pub fn of(path: &Path) -> FileKind {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let number = |s: &str| s.parse::<u64>().ok();
+        if name == "CURRENT" {
+            return FileKind::Current;
+        }
+        if name == "LOCK" {
+            return FileKind::Lock;
+        }
+        if name == "LOG" || name == "LOG.old" {
+            return FileKind::InfoLog;
+        }
+        if let Some(n) = name.strip_prefix("MANIFEST-").and_then(number) {
+            return FileKind::Manifest(n);
+        }
+        match name.split_once('.') {
+            Some((n, "log")) => number(n).map_or(FileKind::Other, FileKind::Journal),
+            Some((n, "ldb" | "sst")) => number(n).map_or(FileKind::Other, FileKind::Table),
+            Some((_, "dbtmp")) => FileKind::Temp,
+            _ => FileKind::Other,
+        }
+    }
+
+    /// Whether this is a file of the database proper (not the lock or the engine's text log).
+    pub fn is_database_file(self) -> bool {
+        matches!(
+            self,
+            FileKind::Journal(_) | FileKind::Table(_) | FileKind::Manifest(_)
+        )
+    }
+}
+
+/// Damage found while the database was in use: a file, where, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at offset {}: {}",
+            self.file.display(),
+            self.offset,
+            self.reason
+        )
+    }
+}
+
+/// State shared by the env (inside the engine) and the datastore around it.
+pub struct IoState {
+    dir: PathBuf,
+    sync_journal: bool,
+    hook: Option<Arc<dyn IoHook>>,
+    /// The first write-side failure; once set, every write-side operation fails.
+    failed: Mutex<Option<String>>,
+    has_failed: AtomicBool,
+    /// Damage seen by reads, and how many times any was seen.
+    damage: Mutex<Vec<Damage>>,
+    damage_seen: AtomicU64,
+    /// Torn tails cut off while opening, and other things worth telling.
+    warnings: Mutex<Vec<String>>,
+    /// The newest journal the engine will replay: only its tail may be torn.
+    newest_journal: AtomicU64,
+    /// The journal being written, kept so that it can be synced when the next one starts.
+    journal: Mutex<Option<(PathBuf, File)>>,
+    syncs: AtomicU64,
+}
+
+impl IoState {
+    pub fn new(dir: &Path, sync_journal: bool, hook: Option<Arc<dyn IoHook>>) -> Arc<IoState> {
+        Arc::new(IoState {
+            dir: dir.to_path_buf(),
+            sync_journal,
+            hook,
+            failed: Mutex::new(None),
+            has_failed: AtomicBool::new(false),
+            damage: Mutex::new(Vec::new()),
+            damage_seen: AtomicU64::new(0),
+            warnings: Mutex::new(Vec::new()),
+            newest_journal: AtomicU64::new(0),
+            journal: Mutex::new(None),
+            syncs: AtomicU64::new(0),
+        })
+    }
+
+    pub fn set_newest_journal(&self, number: u64) {
+        self.newest_journal.store(number, Ordering::SeqCst);
+    }
+
+    /// The first write-side failure, if any.
+    pub fn failure(&self) -> Option<String> {
+        if !self.has_failed.load(Ordering::SeqCst) {
+            return None;
+        }
+        lock(&self.failed).clone()
+    }
+
+    /// Records a write-side failure (the first one wins) and returns it as an engine error.
+    pub fn fail(&self, what: String) -> Status {
+        let mut failed = lock(&self.failed);
+        if failed.is_none() {
+            *failed = Some(what.clone());
+            self.has_failed.store(true, Ordering::SeqCst);
+        }
+        Status::new(StatusCode::IOError, &what)
+    }
+
+    /// How many times damage was seen so far.
+    pub fn damage_count(&self) -> u64 {
+        self.damage_seen.load(Ordering::SeqCst)
+    }
+
+    /// The most recent damage seen.
+    pub fn last_damage(&self) -> Option<Damage> {
+        lock(&self.damage).last().cloned()
+    }
+
+    fn record_damage(&self, file: &Path, offset: u64, reason: impl Into<String>) {
+        let d = Damage {
+            file: file.to_path_buf(),
+            offset,
+            reason: reason.into(),
+        };
+        tracing::error!(damage = %d, "LevelDB damage");
+        let mut all = lock(&self.damage);
+        if all.len() < 1000 && !all.contains(&d) {
+            all.push(d);
+        }
+        self.damage_seen.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn warnings(&self) -> Vec<String> {
+        lock(&self.warnings).clone()
+    }
+
+    fn warn(&self, message: String) {
+        tracing::warn!("{message}");
+        lock(&self.warnings).push(message);
+    }
+
+    /// How many syncs (files and directory) were made.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::SeqCst)
+    }
+
+    /// Runs a write-side operation: refused after a failure, shown to the hook, and any error
+    /// makes the failure sticky.
+    fn write_op<T>(&self, op: IoOp<'_>, f: impl FnOnce() -> io::Result<T>) -> LdbResult<T> {
+        if let Some(failed) = self.failure() {
+            return Err(Status::new(
+                StatusCode::IOError,
+                &format!("an earlier write failed ({failed}); reopen the database"),
+            ));
+        }
+        let result = match &self.hook {
+            Some(hook) => hook.before(&op).and_then(|()| f()),
+            None => f(),
+        };
+        result.map_err(|e| self.fail(format!("{}: {e}", describe(&op))))
+    }
+
+    fn sync_file(&self, path: &Path, file: &File) -> LdbResult<()> {
+        self.write_op(IoOp::Sync(path), || file.sync_data())?;
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> LdbResult<()> {
+        self.write_op(IoOp::SyncDir(&self.dir), || {
+            File::open(&self.dir)?.sync_all()
+        })?;
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn describe(op: &IoOp<'_>) -> String {
+    match op {
+        IoOp::Create(p) => format!("creating {}", p.display()),
+        IoOp::Write(p, n) => format!("writing {n} bytes to {}", p.display()),
+        IoOp::Sync(p) => format!("syncing {}", p.display()),
+        IoOp::SyncDir(p) => format!("syncing directory {}", p.display()),
+        IoOp::Rename(a, b) => format!("renaming {} to {}", a.display(), b.display()),
+        IoOp::Delete(p) => format!("deleting {}", p.display()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The env: real files, synced and checked as the module documentation says.
+pub struct DurableEnv {
+    state: Arc<IoState>,
+    disk: PosixDiskEnv,
+}
+
+impl DurableEnv {
+    pub fn new(state: Arc<IoState>) -> DurableEnv {
+        DurableEnv {
+            state,
+            disk: PosixDiskEnv::new(),
+        }
+    }
+
+    fn open_for_write(&self, path: &Path, append: bool) -> LdbResult<Box<dyn Write>> {
+        let kind = FileKind::of(path);
+        if kind == FileKind::InfoLog || kind == FileKind::Other {
+            // The engine's text log: not part of the database, never synced or checked.
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Status::from(e).annotate(path.display().to_string()))?;
+            return Ok(Box::new(file));
+        }
+        if let FileKind::Journal(_) = kind {
+            // The journal before this one is complete: make it durable before starting anew.
+            let previous = lock(&self.state.journal).take();
+            if let Some((old_path, old)) = previous {
+                self.state.sync_file(&old_path, &old)?;
+            }
+        }
+        let file = self.state.write_op(IoOp::Create(path), || {
+            OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(path)
+        })?;
+        if let FileKind::Journal(_) = kind {
+            let copy = file
+                .try_clone()
+                .map_err(|e| self.state.fail(format!("{}: {e}", path.display())))?;
+            *lock(&self.state.journal) = Some((path.to_path_buf(), copy));
+        }
+        Ok(Box::new(DurableFile {
+            path: path.to_path_buf(),
+            kind,
+            file,
+            state: self.state.clone(),
+            pending: Vec::new(),
+            name_synced: false,
+        }))
+    }
+
+    /// Reads a journal or MANIFEST and hands the engine only what checks out.
+    fn checked_log(&self, path: &Path, kind: FileKind) -> LdbResult<Box<dyn Read>> {
+        let bytes = fs::read(path).map_err(|e| map_io("reading", path, e))?;
+        let scan = logfile::scan(&bytes);
+        if scan.is_clean() {
+            return Ok(Box::new(Cursor::new(bytes)));
+        }
+        let first = &scan.bad[0];
+        let tail_ok = scan.is_torn_tail()
+            && match kind {
+                // The newest journal: a crash during an append leaves anything at its end.
+                FileKind::Journal(n) => n >= self.state.newest_journal.load(Ordering::SeqCst),
+                // The MANIFEST is synced after every edit: only an append cut short by a crash
+                // is normal; a checksum failure is damage.
+                FileKind::Manifest(_) => scan.bad.iter().all(|b| {
+                    matches!(
+                        b.reason,
+                        "record cut short by the end of the file"
+                            | "truncated record header"
+                            | "zero-filled space"
+                    )
+                }),
+                _ => false,
+            };
+        if tail_ok {
+            self.state.warn(format!(
+                "{}: dropped a torn tail of {} bytes at offset {} ({}); the last write before a crash",
+                path.display(),
+                scan.file_len - scan.good_len,
+                scan.good_len,
+                first.reason
+            ));
+            let mut bytes = bytes;
+            bytes.truncate(scan.good_len as usize);
+            return Ok(Box::new(Cursor::new(bytes)));
+        }
+        let damage = scan.first_damage_in_middle().unwrap_or(first);
+        self.state
+            .record_damage(path, damage.offset, damage.reason.to_owned());
+        Err(Status::new(
+            StatusCode::Corruption,
+            &format!(
+                "{} is damaged at offset {} ({}, {} bytes), with readable records after it",
+                path.display(),
+                damage.offset,
+                damage.reason,
+                damage.len
+            ),
+        ))
+    }
+
+    fn checked_table(&self, path: &Path) -> LdbResult<Box<dyn RandomAccess>> {
+        let file = File::open(path).map_err(|e| map_io("opening", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| map_io("reading", path, e))?
+            .len();
+        let fail = |offset: u64, reason: String| {
+            self.state.record_damage(path, offset, reason.clone());
+            Status::new(
+                StatusCode::Corruption,
+                &format!("{} at offset {offset}: {reason}", path.display()),
+            )
+        };
+        let mut footer = [0u8; table::FOOTER_SIZE];
+        if len < footer.len() as u64 {
+            return Err(fail(0, format!("file too short for a table ({len} bytes)")));
+        }
+        read_exact_at(&file, &mut footer, len - table::FOOTER_SIZE as u64)
+            .map_err(|e| map_io("reading", path, e))?;
+        let (meta, _) = table::decode_footer(&footer, len).map_err(|e| fail(len - 48, e))?;
+        // The engine reads filter blocks without their trailer: learn where they are, so that
+        // those reads are not taken for damaged blocks.
+        let mut raw = vec![0u8; meta.size as usize + 5];
+        read_exact_at(&file, &mut raw, meta.offset).map_err(|e| map_io("reading", path, e))?;
+        let meta_entries = table::decode_block(&raw)
+            .and_then(|b| table::block_entries(&b))
+            .map_err(|e| fail(meta.offset, format!("metaindex block: {e}")))?;
+        let unchecked = meta_entries
+            .iter()
+            .filter(|(k, _)| k.starts_with(b"filter."))
+            .filter_map(|(_, v)| {
+                let mut v = &v[..];
+                Some((logfile::take_varint(&mut v)?, logfile::take_varint(&mut v)?))
+            })
+            .collect();
+        Ok(Box::new(CheckedTable {
+            path: path.to_path_buf(),
+            file,
+            len,
+            unchecked,
+            state: self.state.clone(),
+        }))
+    }
+}
+
+fn map_io(what: &str, path: &Path, e: io::Error) -> Status {
+    Status::from(e).annotate(format!("{what} {}", path.display()))
+}
+
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+impl Env for DurableEnv {
+    fn open_sequential_file(&self, path: &Path) -> LdbResult<Box<dyn Read>> {
+        match FileKind::of(path) {
+            kind @ (FileKind::Journal(_) | FileKind::Manifest(_)) => self.checked_log(path, kind),
+            _ => self.disk.open_sequential_file(path),
+        }
+    }
+
+    fn open_random_access_file(&self, path: &Path) -> LdbResult<Box<dyn RandomAccess>> {
+        match FileKind::of(path) {
+            FileKind::Table(_) => self.checked_table(path),
+            _ => self.disk.open_random_access_file(path),
+        }
+    }
+
+    fn open_writable_file(&self, path: &Path) -> LdbResult<Box<dyn Write>> {
+        self.open_for_write(path, false)
+    }
+
+    fn open_appendable_file(&self, path: &Path) -> LdbResult<Box<dyn Write>> {
+        self.open_for_write(path, true)
+    }
+
+    fn exists(&self, path: &Path) -> LdbResult<bool> {
+        self.disk.exists(path)
+    }
+
+    fn children(&self, path: &Path) -> LdbResult<Vec<PathBuf>> {
+        self.disk.children(path)
+    }
+
+    fn size_of(&self, path: &Path) -> LdbResult<usize> {
+        self.disk.size_of(path)
+    }
+
+    fn delete(&self, path: &Path) -> LdbResult<()> {
+        self.state
+            .write_op(IoOp::Delete(path), || fs::remove_file(path))
+    }
+
+    fn mkdir(&self, path: &Path) -> LdbResult<()> {
+        self.disk.mkdir(path)
+    }
+
+    fn rmdir(&self, path: &Path) -> LdbResult<()> {
+        self.disk.rmdir(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> LdbResult<()> {
+        // The engine wrote the new CURRENT to a temporary file without syncing it: sync it,
+        // rename it, then sync the directory so the new name is what a power cut leaves.
+        let source = File::open(from).map_err(|e| map_io("opening", from, e))?;
+        self.state.sync_file(from, &source)?;
+        self.state
+            .write_op(IoOp::Rename(from, to), || fs::rename(from, to))?;
+        self.state.sync_dir()
+    }
+
+    fn lock(&self, path: &Path) -> LdbResult<FileLock> {
+        self.disk.lock(path)
+    }
+
+    fn unlock(&self, l: FileLock) -> LdbResult<()> {
+        self.disk.unlock(l)
+    }
+
+    fn new_logger(&self, path: &Path) -> LdbResult<Logger> {
+        self.open_appendable_file(path).map(Logger::new)
+    }
+
+    fn micros(&self) -> u64 {
+        self.disk.micros()
+    }
+
+    fn sleep_for(&self, micros: u32) {
+        self.disk.sleep_for(micros)
+    }
+}
+
+/// A file the engine writes: its writes wait for the next flush and then go to the OS in one
+/// call; the flush syncs as the file's kind requires.
+struct DurableFile {
+    path: PathBuf,
+    kind: FileKind,
+    file: File,
+    state: Arc<IoState>,
+    pending: Vec<u8>,
+    /// The directory entry of this new file was synced.
+    name_synced: bool,
+}
+
+impl DurableFile {
+    fn write_pending(&mut self) -> LdbResult<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let file = &mut self.file;
+        self.state
+            .write_op(IoOp::Write(&self.path, pending.len()), || {
+                file.write_all(&pending)
+            })
+    }
+
+    fn flush_and_sync(&mut self) -> LdbResult<()> {
+        self.write_pending()?;
+        let sync = match self.kind {
+            FileKind::Journal(_) => self.state.sync_journal,
+            FileKind::Table(_) | FileKind::Manifest(_) => true,
+            _ => false,
+        };
+        if sync {
+            self.state.sync_file(&self.path, &self.file)?;
+            if !self.name_synced {
+                self.state.sync_dir()?;
+                self.name_synced = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_io(status: Status) -> io::Error {
+    io::Error::other(status.err)
+}
+
+impl Write for DurableFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(failed) = self.state.failure() {
+            return Err(io::Error::other(format!(
+                "an earlier write failed ({failed}); reopen the database"
+            )));
+        }
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() >= 1 << 20 {
+            self.write_pending().map_err(to_io)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_and_sync().map_err(to_io)
+    }
+}
+
+impl Drop for DurableFile {
+    fn drop(&mut self) {
+        // The engine drops the temporary CURRENT without flushing it; rename syncs it next.
+        if let Err(e) = self.write_pending() {
+            tracing::warn!(file = %self.path.display(), error = %e.err, "writing on close");
+        }
+    }
+}
+
+/// A table file the engine reads; every block read is checked against its CRC.
+struct CheckedTable {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    /// Filter blocks (offset, size): the engine reads them without their trailer.
+    unchecked: Vec<(u64, u64)>,
+    state: Arc<IoState>,
+}
+
+impl RandomAccess for CheckedTable {
+    fn read_at(&self, off: usize, dst: &mut [u8]) -> LdbResult<usize> {
+        use std::os::unix::fs::FileExt;
+        let offset = off as u64;
+        let mut done = 0;
+        while done < dst.len() {
+            match FileExt::read_at(&self.file, &mut dst[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.state
+                        .record_damage(&self.path, offset, format!("read error: {e}"));
+                    return Err(map_io("reading", &self.path, e));
+                }
+            }
+        }
+        if done < dst.len() {
+            self.state.record_damage(
+                &self.path,
+                offset,
+                format!(
+                    "block of {} bytes runs past the end of the file ({} bytes)",
+                    dst.len(),
+                    self.len
+                ),
+            );
+            return Ok(done);
+        }
+        let footer = offset + dst.len() as u64 == self.len && dst.len() == table::FOOTER_SIZE;
+        let filter = self
+            .unchecked
+            .iter()
+            .any(|&(o, s)| o == offset && s == dst.len() as u64);
+        if !footer && !filter {
+            if let Err(reason) = table::check_trailer(dst) {
+                self.state.record_damage(&self.path, offset, reason);
+            }
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,389 @@
+//! LevelDB's log format, read and checked by us: the journal (`NNNNNN.log`) and the MANIFEST
+//! share it. The file is a sequence of 32 KiB blocks; each physical record is a 7-byte header
+//! (masked CRC32C of type and payload, little-endian length, type) and its payload; a logical
+//! record is one FULL record or a FIRST, MIDDLEs and a LAST. Fewer than 7 bytes left in a block
+//! are zero padding.
+//!
+//! rusty-leveldb's own reader stops at the first bad record without saying so (and everything
+//! behind it is dropped); this reader finds every readable record and every damaged range, so
+//! the caller can tell a torn tail (a crash during an append) from damage in the middle.
+
+pub const BLOCK_SIZE: usize = 32 * 1024;
+pub const HEADER_SIZE: usize = 7;
+
+const FULL: u8 = 1;
+const FIRST: u8 = 2;
+const MIDDLE: u8 = 3;
+const LAST: u8 = 4;
+
+const MASK_DELTA: u32 = 0xa282_ead8;
+
+/// LevelDB's masked CRC32C, as stored in log records and table block trailers.
+pub fn masked_crc(parts: &[&[u8]]) -> u32 {
+    let mut crc = 0;
+    for part in parts {
+        crc = crc32c::crc32c_append(crc, part);
+    }
+    crc.rotate_right(15).wrapping_add(MASK_DELTA)
+}
+
+/// One logical record and the offset of its first physical record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+/// A byte range that could not be read, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRange {
+    pub offset: u64,
+    pub len: u64,
+    pub reason: &'static str,
+}
+
+/// What a whole log file holds.
+#[derive(Clone, Debug, Default)]
+pub struct LogScan {
+    pub records: Vec<Record>,
+    pub bad: Vec<BadRange>,
+    /// The end of the last good logical record: a clean file ends here.
+    pub good_len: u64,
+    pub file_len: u64,
+}
+
+impl LogScan {
+    /// Damage exists, and no readable record follows it: what a crash during an append leaves
+    /// (the writer died part-way through a record). Everything from `good_len` on is unreadable.
+    pub fn is_torn_tail(&self) -> bool {
+        !self.bad.is_empty() && self.bad.iter().all(|b| b.offset >= self.good_len)
+    }
+
+    /// The file is readable to its end.
+    pub fn is_clean(&self) -> bool {
+        self.bad.is_empty()
+    }
+
+    /// The first damaged range that has readable records behind it, if any.
+    pub fn first_damage_in_middle(&self) -> Option<&BadRange> {
+        self.bad.iter().find(|b| b.offset < self.good_len)
+    }
+}
+
+/// Reads every record of a log file's bytes.
+pub fn scan(bytes: &[u8]) -> LogScan {
+    let mut out = LogScan {
+        file_len: bytes.len() as u64,
+        ..LogScan::default()
+    };
+    // The logical record being assembled: its start offset and payload.
+    let mut pending: Option<(usize, Vec<u8>)> = None;
+    let mut pos = 0usize;
+    let bad = |out: &mut LogScan, offset: usize, end: usize, reason| {
+        out.bad.push(BadRange {
+            offset: offset as u64,
+            len: (end - offset) as u64,
+            reason,
+        })
+    };
+    while pos < bytes.len() {
+        let block_end = (pos / BLOCK_SIZE + 1) * BLOCK_SIZE;
+        let block_left = block_end - pos;
+        if block_left < HEADER_SIZE {
+            // The block's zero trailer.
+            pos = block_end;
+            continue;
+        }
+        if bytes.len() - pos < HEADER_SIZE {
+            let start = pending.take().map_or(pos, |(s, _)| s);
+            bad(&mut out, start, bytes.len(), "truncated record header");
+            break;
+        }
+        let header = &bytes[pos..pos + HEADER_SIZE];
+        let crc = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let len = u16::from_le_bytes([header[4], header[5]]) as usize;
+        let typ = header[6];
+        let body_start = pos + HEADER_SIZE;
+        let body_end = body_start + len;
+        let problem = if crc == 0 && len == 0 && typ == 0 {
+            Some("zero-filled space")
+        } else if !(FULL..=LAST).contains(&typ) {
+            Some("unknown record type")
+        } else if body_end > block_end {
+            Some("record length runs past its block")
+        } else if body_end > bytes.len() {
+            Some("record cut short by the end of the file")
+        } else if masked_crc(&[&[typ], &bytes[body_start..body_end]]) != crc {
+            Some("checksum mismatch")
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            // Nothing in the rest of this block can be trusted (the length may be garbage):
+            // resynchronise at the next block, as LevelDB does.
+            let start = pending.take().map_or(pos, |(s, _)| s);
+            let end = block_end.min(bytes.len());
+            bad(&mut out, start, end, reason);
+            pos = end;
+            continue;
+        }
+        let body = &bytes[body_start..body_end];
+        pos = body_end;
+        match typ {
+            FULL | FIRST => {
+                if let Some((start, _)) = pending.take() {
+                    bad(
+                        &mut out,
+                        start,
+                        body_start - HEADER_SIZE,
+                        "record without its end",
+                    );
+                }
+                if typ == FULL {
+                    out.records.push(Record {
+                        offset: (body_start - HEADER_SIZE) as u64,
+                        data: body.to_vec(),
+                    });
+                    out.good_len = pos as u64;
+                } else {
+                    pending = Some((body_start - HEADER_SIZE, body.to_vec()));
+                }
+            }
+            _ => match pending.as_mut() {
+                None => bad(
+                    &mut out,
+                    body_start - HEADER_SIZE,
+                    body_end,
+                    "record part without its start",
+                ),
+                Some((start, data)) => {
+                    data.extend_from_slice(body);
+                    if typ == LAST {
+                        let start = *start;
+                        let (_, data) = pending.take().expect("pending record");
+                        out.records.push(Record {
+                            offset: start as u64,
+                            data,
+                        });
+                        out.good_len = pos as u64;
+                    }
+                }
+            },
+        }
+    }
+    if let Some((start, _)) = pending {
+        bad(
+            &mut out,
+            start,
+            bytes.len(),
+            "record cut short by the end of the file",
+        );
+    }
+    // Adjacent ranges from one stretch of damage read better as one.
+    out.bad.dedup_by(|next, prev| {
+        if prev.offset + prev.len == next.offset && prev.reason == next.reason {
+            prev.len += next.len;
+            true
+        } else {
+            false
+        }
+    });
+    out
+}
+
+/// Encodes logical records as a log file, as LevelDB's writer does.
+pub fn encode(records: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for data in records {
+        let mut rest: &[u8] = data;
+        let mut first = true;
+        loop {
+            let block_left = BLOCK_SIZE - out.len() % BLOCK_SIZE;
+            if block_left < HEADER_SIZE {
+                out.resize(out.len() + block_left, 0);
+                continue;
+            }
+            let room = block_left - HEADER_SIZE;
+            let n = rest.len().min(room);
+            let last = n == rest.len();
+            let typ = match (first, last) {
+                (true, true) => FULL,
+                (true, false) => FIRST,
+                (false, true) => LAST,
+                (false, false) => MIDDLE,
+            };
+            let (chunk, tail) = rest.split_at(n);
+            out.extend_from_slice(&masked_crc(&[&[typ], chunk]).to_le_bytes());
+            out.extend_from_slice(&(n as u16).to_le_bytes());
+            out.push(typ);
+            out.extend_from_slice(chunk);
+            rest = tail;
+            first = false;
+            if last {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// One operation of a journal batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchOp {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+}
+
+/// A journal record: a write batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalBatch {
+    /// The sequence number of the first operation.
+    pub seq: u64,
+    pub ops: Vec<BatchOp>,
+}
+
+impl JournalBatch {
+    /// The sequence number of the last operation.
+    pub fn last_seq(&self) -> u64 {
+        self.seq + (self.ops.len() as u64).saturating_sub(1)
+    }
+}
+
+/// Decodes a write batch (8-byte sequence, 4-byte count, then tagged puts and deletes).
+pub fn decode_batch(data: &[u8]) -> Result<JournalBatch, &'static str> {
+    if data.len() < 12 {
+        return Err("batch shorter than its 12-byte header");
+    }
+    let seq = u64::from_le_bytes(data[0..8].try_into().expect("8 bytes"));
+    let count = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) as usize;
+    let mut rest = &data[12..];
+    let mut ops = Vec::with_capacity(count.min(1 << 16));
+    while !rest.is_empty() {
+        let tag = rest[0];
+        rest = &rest[1..];
+        let key = take_prefixed(&mut rest).ok_or("batch entry key runs past the record")?;
+        match tag {
+            1 => {
+                let value =
+                    take_prefixed(&mut rest).ok_or("batch entry value runs past the record")?;
+                ops.push(BatchOp::Put(key.to_vec(), value.to_vec()));
+            }
+            0 => ops.push(BatchOp::Delete(key.to_vec())),
+            _ => return Err("unknown batch entry tag"),
+        }
+    }
+    if ops.len() != count {
+        return Err("batch count does not match its entries");
+    }
+    Ok(JournalBatch { seq, ops })
+}
+
+/// A LevelDB varint (up to 64 bits).
+pub fn take_varint(rest: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let b = *rest.get(i)?;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            *rest = &rest[i + 1..];
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// A varint-length-prefixed byte string.
+pub fn take_prefixed<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = usize::try_from(take_varint(rest)?).ok()?;
+    if rest.len() < len {
+        return None;
+    }
+    let (value, tail) = rest.split_at(len);
+    *rest = tail;
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: usize, size: usize) -> Vec<Vec<u8>> {
+        (0..n).map(|i| vec![i as u8; size + i % 7]).collect()
+    }
+
+    fn encoded(recs: &[Vec<u8>]) -> Vec<u8> {
+        encode(&recs.iter().map(Vec::as_slice).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn encode_then_scan_round_trips_across_blocks() {
+        let recs = records(40, 3000);
+        let bytes = encoded(&recs);
+        assert!(bytes.len() > 3 * BLOCK_SIZE);
+        let scan = scan(&bytes);
+        assert!(scan.is_clean());
+        assert_eq!(scan.good_len, bytes.len() as u64);
+        let got: Vec<_> = scan.records.into_iter().map(|r| r.data).collect();
+        assert_eq!(got, recs);
+    }
+
+    #[test]
+    fn a_cut_anywhere_is_a_torn_tail() {
+        let recs = records(30, 2500);
+        let bytes = encoded(&recs);
+        for cut in (1..bytes.len()).step_by(997) {
+            let scan = scan(&bytes[..cut]);
+            if cut as u64 == scan.good_len {
+                continue;
+            }
+            assert!(scan.is_torn_tail(), "cut at {cut}");
+            assert!(scan.first_damage_in_middle().is_none());
+            for r in &scan.records {
+                assert!(r.offset < scan.good_len);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flip_with_records_behind_it_is_damage_in_the_middle() {
+        let recs = records(60, 2000);
+        let mut bytes = encoded(&recs);
+        let at = bytes.len() / 10;
+        bytes[at] ^= 0x40;
+        let scan = scan(&bytes);
+        let damage = scan.first_damage_in_middle().expect("damage found");
+        assert!(damage.offset as usize <= at && at < (damage.offset + damage.len) as usize);
+        assert!(!scan.is_torn_tail());
+        // Everything outside the damaged block is still read.
+        assert!(scan.records.len() >= recs.len() - 17);
+    }
+
+    #[test]
+    fn a_flip_in_the_last_record_is_a_torn_tail() {
+        let recs = records(10, 100);
+        let mut bytes = encoded(&recs);
+        let n = bytes.len();
+        bytes[n - 3] ^= 1;
+        let scan = scan(&bytes);
+        assert!(scan.is_torn_tail());
+        assert_eq!(scan.records.len(), 9);
+    }
+
+    #[test]
+    fn batches_decode() {
+        let mut data = 7u64.to_le_bytes().to_vec();
+        data.extend_from_slice(&2u32.to_le_bytes());
+        data.extend_from_slice(&[1, 1, b'k', 2, b'v', b'w', 0, 1, b'x']);
+        let batch = decode_batch(&data).unwrap();
+        assert_eq!(batch.seq, 7);
+        assert_eq!(batch.last_seq(), 8);
+        assert_eq!(
+            batch.ops,
+            vec![
+                BatchOp::Put(b"k".to_vec(), b"vw".to_vec()),
+                BatchOp::Delete(b"x".to_vec())
+            ]
+        );
+        assert!(decode_batch(&data[..data.len() - 1]).is_err());
+    }
+}

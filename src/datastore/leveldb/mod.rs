@@ -1,0 +1,473 @@
+//! The LevelDB backend (rusty-leveldb 4.0.2), writing databases that go-ds-leveldb opens as its
+//! own, and keeping the durability and damage rules of `docs/durability.md`.
+//!
+//! The engine is used as it is, wrapped on every side it leaves open:
+//! - its files go through [`env::DurableEnv`], which syncs where C++ LevelDB does, makes write
+//!   errors sticky and checks what the engine reads;
+//! - it never reuses a journal or a MANIFEST across opens, and it never compacts during a read
+//!   (reads go through iterators, which only note a compaction for the next write): so the
+//!   MANIFEST's last sequence is always below every batch in the journals it replays, the
+//!   invariant goleveldb checks (see the module docs of [`check`]);
+//! - the directory is checked before the engine opens it ([`check::preflight`]): a directory
+//!   with LevelDB files but no usable `CURRENT`, a MANIFEST damaged in the middle, or a live
+//!   table missing is refused, never "created" anew;
+//! - engine panics are caught, kept off the terminal, and reported with the file involved.
+//!
+//! rusty-leveldb's `DB` takes `&mut self` for every call and is not `Sync`, so one `DB` lives
+//! behind a mutex, and iterators are drained while the lock is held.
+
+pub mod check;
+pub mod env;
+pub mod logfile;
+pub mod manifest;
+mod quiet;
+pub mod table;
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusty_leveldb::{
+    CompressorId, DB, LdbIterator, Options, Status, StatusCode, WriteBatch, compressor,
+};
+
+use self::env::{DurableEnv, IoHook, IoState};
+use super::{Batch, Datastore, Entry, Error, Key, Op, Query, Result, SyncPolicy};
+
+/// How to open a [`LevelDbDatastore`].
+#[derive(Clone)]
+pub struct LevelDbOptions {
+    /// Create the directory (owner-only permissions) and database if missing. Default: true.
+    /// Only a missing or empty directory is ever initialised: a directory holding LevelDB files
+    /// is opened as the database it is, or refused as damaged.
+    pub create_if_missing: bool,
+    /// [`SyncPolicy::Always`] (default, as go-ds-leveldb): every write is on disk (fdatasync)
+    /// when it returns. [`SyncPolicy::Never`]: every write is handed to the OS when it returns
+    /// (a killed process loses nothing), but a power cut may lose the most recent ones.
+    pub sync: SyncPolicy,
+    /// Compress table blocks with Snappy, as goleveldb does by default. Default: true.
+    pub snappy: bool,
+    /// Size of the in-memory write buffer before it is flushed to a table. Default: 4 MiB, as
+    /// goleveldb.
+    pub write_buffer_size: usize,
+    /// [`Datastore::maintain`] compacts once this many puts and deletes were written since the
+    /// last compaction. Default: 10,000.
+    pub maintain_after_writes: u64,
+    /// A write compacts on the spot once this many were written since the last compaction
+    /// (the safety net when nothing calls `maintain`). Default: 1,000,000; 0 disables it.
+    pub compact_after_writes: u64,
+    /// Sees every file operation before it happens, and may fail it: for fault injection in
+    /// tests and for counting syncs. Default: none.
+    pub io_hook: Option<Arc<dyn IoHook>>,
+}
+
+impl std::fmt::Debug for LevelDbOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LevelDbOptions")
+            .field("create_if_missing", &self.create_if_missing)
+            .field("sync", &self.sync)
+            .field("snappy", &self.snappy)
+            .field("write_buffer_size", &self.write_buffer_size)
+            .field("maintain_after_writes", &self.maintain_after_writes)
+            .field("compact_after_writes", &self.compact_after_writes)
+            .field("io_hook", &self.io_hook.is_some())
+            .finish()
+    }
+}
+
+impl Default for LevelDbOptions {
+    fn default() -> Self {
+        LevelDbOptions {
+            create_if_missing: true,
+            sync: SyncPolicy::Always,
+            snappy: true,
+            write_buffer_size: 4 << 20,
+            maintain_after_writes: 10_000,
+            compact_after_writes: 1_000_000,
+            io_hook: None,
+        }
+    }
+}
+
+/// The engine and the env state of one open.
+struct Engine {
+    db: DB,
+    io: Arc<IoState>,
+}
+
+/// A [`Datastore`] over a LevelDB directory, in go-ds-leveldb's layout: each key stored as its
+/// exact bytes, values raw.
+pub struct LevelDbDatastore {
+    path: PathBuf,
+    options: LevelDbOptions,
+    engine: Mutex<Option<Engine>>,
+    /// Puts and deletes since the last compaction.
+    writes: AtomicU64,
+    /// What the last open had to say (torn journal tails dropped).
+    warnings: Mutex<Vec<String>>,
+    /// Set when a failure left no engine open (a compaction could not reopen it).
+    lost_engine: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for LevelDbDatastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LevelDbDatastore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl LevelDbDatastore {
+    /// Opens (or, in a missing or empty directory, creates) the database in directory `path`.
+    pub fn open(path: impl AsRef<Path>, options: LevelDbOptions) -> Result<LevelDbDatastore> {
+        let path = path.as_ref().to_path_buf();
+        match check::dir_state(&path) {
+            check::DirState::Missing | check::DirState::Empty if options.create_if_missing => {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&path)
+                    .map_err(|e| Error::Open {
+                        path: path.clone(),
+                        reason: format!("creating the directory: {e}"),
+                    })?;
+            }
+            check::DirState::Missing => {
+                return Err(Error::NotFound {
+                    path,
+                    reason: "no such directory".to_owned(),
+                });
+            }
+            check::DirState::Empty => {
+                return Err(Error::NotFound {
+                    path,
+                    reason: "the directory holds no LevelDB database".to_owned(),
+                });
+            }
+            check::DirState::NotADirectory => {
+                return Err(Error::NotFound {
+                    path,
+                    reason: "not a directory".to_owned(),
+                });
+            }
+            check::DirState::Database => {}
+        }
+        let engine = open_engine(&path, &options)?;
+        let warnings = engine.io.warnings();
+        Ok(LevelDbDatastore {
+            path,
+            options,
+            engine: Mutex::new(Some(engine)),
+            writes: AtomicU64::new(0),
+            warnings: Mutex::new(warnings),
+            lost_engine: Mutex::new(None),
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What opening the database had to drop or repair, one message each: a torn tail of the
+    /// newest journal (the last write before a crash, never acknowledged under
+    /// [`SyncPolicy::Always`]). Empty after a clean shutdown.
+    pub fn open_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Compacts the whole key range, dropping overwritten versions and deletion markers.
+    ///
+    /// rusty-leveldb 4.0.2 keeps every overwritten version forever once any snapshot has
+    /// existed (its `SnapshotList::empty()` never becomes true again and `oldest()` returns
+    /// snapshot handles, not sequence numbers), and every read and scan takes one. So the
+    /// database is closed and reopened first, which starts a fresh snapshot list, and compacted
+    /// before anything takes a snapshot again.
+    pub fn compact(&self) -> Result<()> {
+        let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let engine = self.engine_in(&mut guard)?;
+        if let Some(failed) = engine.io.failure() {
+            return Err(self.failed(failed));
+        }
+        let mut engine = guard.take().ok_or(Error::Closed)?;
+        let what = || "a compaction".to_owned();
+        let closed = run_engine(&engine.io, || engine.db.close());
+        drop(engine);
+        let reopened = closed
+            .map_err(|reason| Error::Write {
+                what: what(),
+                reason,
+            })
+            .and_then(|()| open_engine(&self.path, &self.options));
+        let mut engine = match reopened {
+            Ok(engine) => engine,
+            Err(e) => {
+                *self.lost_engine.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        let compacted = run_engine(&engine.io, || {
+            engine.db.flush()?;
+            engine.db.compact_range(b"\x00", b"\xff")
+        });
+        *guard = Some(engine);
+        self.writes.store(0, Ordering::SeqCst);
+        compacted.map_err(|reason| Error::Write {
+            what: what(),
+            reason,
+        })
+    }
+
+    /// The open engine, or why there is none.
+    fn engine_in<'a>(&self, guard: &'a mut Option<Engine>) -> Result<&'a mut Engine> {
+        match guard.as_mut() {
+            Some(engine) => Ok(engine),
+            None => match self
+                .lost_engine
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            {
+                Some(reason) => Err(self.failed(reason)),
+                None => Err(Error::Closed),
+            },
+        }
+    }
+
+    fn failed(&self, reason: String) -> Error {
+        Error::Failed {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// Runs a read on the open engine. Damage the env saw during the read becomes `Corrupt`,
+    /// as does an engine error or panic.
+    fn read<T>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl FnOnce(&mut DB) -> std::result::Result<T, Status>,
+    ) -> Result<T> {
+        let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let engine = self.engine_in(&mut guard)?;
+        let seen = engine.io.damage_count();
+        let result = run_engine(&engine.io, || f(&mut engine.db));
+        if engine.io.damage_count() != seen {
+            let damage = engine
+                .io
+                .last_damage()
+                .map_or_else(String::new, |d| d.to_string());
+            return Err(Error::Corrupt {
+                what: what(),
+                damage,
+            });
+        }
+        result.map_err(|reason| Error::Read {
+            key: what(),
+            reason,
+        })
+    }
+}
+
+/// Runs engine code: a panic is caught (and kept off the terminal) and becomes an error naming
+/// the file the engine was working on; an engine error is returned as text.
+fn run_engine<T>(
+    io: &IoState,
+    f: impl FnOnce() -> std::result::Result<T, Status>,
+) -> std::result::Result<T, String> {
+    match quiet::catch(f) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(status)) => Err(status.err),
+        Err(panic) => {
+            // The engine's state is unknown: nothing more may be written through it.
+            let reason = format!(
+                "the LevelDB engine failed ({panic}){}",
+                io.last_damage()
+                    .map_or_else(String::new, |d| format!("; damage seen: {d}"))
+            );
+            io.fail(reason.clone());
+            Err(reason)
+        }
+    }
+}
+
+/// Checks the directory, then opens the engine with goleveldb-compatible settings and our env.
+fn open_engine(path: &Path, options: &LevelDbOptions) -> Result<Engine> {
+    let preflight = check::preflight(path)?;
+    let io = IoState::new(
+        path,
+        options.sync == SyncPolicy::Always,
+        options.io_hook.clone(),
+    );
+    io.set_newest_journal(preflight.newest_journal);
+    let opts = Options {
+        env: Rc::new(Box::new(DurableEnv::new(io.clone()))),
+        create_if_missing: options.create_if_missing,
+        // Never append to a journal or MANIFEST from an earlier open: a journal is turned into
+        // a table on open, so nothing new lands behind a torn record, and the MANIFEST's last
+        // sequence stays below the journal goleveldb replays.
+        reuse_logs: false,
+        reuse_manifest: false,
+        write_buffer_size: options.write_buffer_size,
+        compressor: if options.snappy {
+            compressor::SnappyCompressor::ID
+        } else {
+            compressor::NoneCompressor::ID
+        },
+        ..Options::default()
+    };
+    let opened = quiet::catch(|| DB::open(path, opts));
+    if let Some(damage) = io.last_damage() {
+        return Err(Error::Damaged {
+            path: path.to_path_buf(),
+            problem: damage.to_string(),
+        });
+    }
+    match opened {
+        Ok(Ok(db)) => Ok(Engine { db, io }),
+        Ok(Err(status)) if status.code == StatusCode::LockError => Err(Error::Locked {
+            path: path.to_path_buf(),
+        }),
+        Ok(Err(status)) => Err(Error::Open {
+            path: path.to_path_buf(),
+            reason: status.err,
+        }),
+        Err(panic) => Err(Error::Damaged {
+            path: path.to_path_buf(),
+            problem: format!("the LevelDB engine failed while opening it ({panic})"),
+        }),
+    }
+}
+
+/// Reads `key` through an iterator. `DB::get` may start a compaction (after enough seeks that
+/// missed), which would record the current sequence in the MANIFEST while the journal still
+/// holds those batches; an iterator only notes the compaction for the next write, which runs
+/// it after switching to a fresh journal.
+fn get_via_iter(db: &mut DB, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, Status> {
+    let mut iter = db.new_iter()?;
+    iter.seek(key);
+    Ok(match iter.current() {
+        Some((k, v)) if k.as_ref() == key => Some(v.to_vec()),
+        _ => None,
+    })
+}
+
+impl Datastore for LevelDbDatastore {
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        self.read(
+            || format!("key {key}"),
+            |db| get_via_iter(db, key.as_bytes()),
+        )
+    }
+
+    fn query(&self, query: &Query) -> Result<Vec<Entry>> {
+        let prefix = query.prefix.query_prefix().into_bytes();
+        self.read(
+            || format!("the keys below {}", query.prefix),
+            |db| {
+                let mut iter = db.new_iter()?;
+                iter.seek(&prefix);
+                let mut out = Vec::new();
+                while let Some((k, v)) = iter.current() {
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    out.push(Entry {
+                        key: k.to_vec(),
+                        value: if query.keys_only {
+                            Vec::new()
+                        } else {
+                            v.to_vec()
+                        },
+                    });
+                    if !iter.advance() {
+                        break;
+                    }
+                }
+                Ok(out)
+            },
+        )
+    }
+
+    fn write(&self, batch: Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut wb = WriteBatch::default();
+        for op in &batch.ops {
+            match op {
+                Op::Put(k, v) => wb.put(k.as_bytes(), v),
+                Op::Delete(k) => wb.delete(k.as_bytes()),
+            }
+        }
+        let n = batch.ops.len() as u64;
+        {
+            let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+            let engine = self.engine_in(&mut guard)?;
+            if let Some(failed) = engine.io.failure() {
+                return Err(self.failed(failed));
+            }
+            // Always flushed to the OS (a killed process loses nothing); the env syncs the
+            // journal on that flush when the policy is Always.
+            let written = run_engine(&engine.io, || engine.db.write(wb, true));
+            if let Err(reason) = written {
+                // Whatever failed, nothing more is acknowledged until the database is reopened.
+                engine.io.fail(reason.clone());
+                return Err(Error::Write {
+                    what: batch.describe(),
+                    reason,
+                });
+            }
+        }
+        let written = self.writes.fetch_add(n, Ordering::SeqCst) + n;
+        let limit = self.options.compact_after_writes;
+        if limit > 0 && written >= limit {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    fn maintain(&self) -> Result<bool> {
+        if self.writes.load(Ordering::SeqCst) < self.options.maintain_after_writes.max(1) {
+            return Ok(false);
+        }
+        self.compact()?;
+        Ok(true)
+    }
+
+    fn close(&self) -> Result<()> {
+        let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut engine) = guard.take() else {
+            // A lost engine is reported once, by the call that lost it.
+            self.lost_engine
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            return Ok(());
+        };
+        let failure = engine.io.failure();
+        let closed = run_engine(&engine.io, || engine.db.close());
+        match (failure, closed) {
+            (Some(failed), _) => Err(self.failed(failed)),
+            (None, Ok(())) => Ok(()),
+            (None, Err(reason)) => Err(Error::Write {
+                what: format!("closing {}", self.path.display()),
+                reason,
+            }),
+        }
+    }
+}
+
+impl Drop for LevelDbDatastore {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::warn!(path = %self.path.display(), error = %e, "closing the LevelDB datastore");
+        }
+    }
+}
