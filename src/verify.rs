@@ -67,6 +67,15 @@ pub fn verify(
             );
             continue;
         };
+        let canonical = peer_key::encode_segment(kind.peer());
+        if !key.split('/').any(|segment| segment == canonical) {
+            problem(
+                Severity::Error,
+                format!(
+                    "the peer segment is not canonical base32 (upper case, no padding; {canonical} expected): go-libp2p cannot decode it and does not see this entry"
+                ),
+            );
+        }
         match kind {
             PeerKey::Addrs { peer } => check_record(&peer, &e.value, &mut problem),
             PeerKey::GcIndex { peer, .. } => {
@@ -144,11 +153,16 @@ fn check_record(peer: &[u8], value: &[u8], problem: &mut dyn FnMut(Severity, Str
         );
     }
     for a in &rec.addrs {
-        if multiaddr::Multiaddr::try_from(a.addr.clone()).is_err() {
+        if a.addr.is_empty() {
             problem(
-                Severity::Warning,
+                Severity::Error,
+                "an address entry with empty multiaddr bytes: go-libp2p fails to parse it and returns no addresses at all for this peer".into(),
+            );
+        } else if multiaddr::Multiaddr::try_from(a.addr.clone()).is_err() {
+            problem(
+                Severity::Error,
                 format!(
-                    "address {} does not parse here (kept as stored)",
+                    "address {} is not a valid multiaddr: go-libp2p fails to parse it and returns no addresses at all for this peer (kept as stored)",
                     data_encoding::HEXLOWER.encode(&a.addr)
                 ),
             );

@@ -416,3 +416,47 @@ fn reopened_databases_keep_the_sequence_invariant_goleveldb_checks() {
         assert!(ds.get(&key(i)).unwrap().is_some(), "key {i}");
     }
 }
+
+/// Reproduction: after a torn tail in the newest journal, the next session's writes used to
+/// land behind the torn record, and the following open stopped at the tear and lost them.
+#[test]
+fn writes_after_a_torn_journal_tail_survive_the_next_reopen() {
+    for cut in [0.33, 0.5, 0.71] {
+        let dir = scratch();
+        let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+        for i in 0..1000 {
+            ds.put(&key(i), &value(i, 0)).unwrap();
+        }
+        ds.close().unwrap();
+        drop(ds);
+        let journal = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .max()
+            .unwrap();
+        let bytes = std::fs::read(&journal).unwrap();
+        std::fs::write(&journal, &bytes[..(bytes.len() as f64 * cut) as usize]).unwrap();
+
+        let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+        let warnings = ds.open_warnings();
+        assert!(
+            warnings.iter().any(|w| w.contains("torn tail")),
+            "cut {cut}: {warnings:?}"
+        );
+        for i in 1000..2000 {
+            ds.put(&key(i), &value(i, 1)).unwrap();
+        }
+        ds.close().unwrap();
+        drop(ds);
+        let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+        assert!(ds.open_warnings().is_empty());
+        for i in 1000..2000 {
+            assert_eq!(
+                ds.get(&key(i)).unwrap(),
+                Some(value(i, 1)),
+                "cut {cut}: key {i}"
+            );
+        }
+    }
+}

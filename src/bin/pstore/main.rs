@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use open::{Source, disk_size, open, open_path, progress};
+use pstoreds::datastore::leveldb::check::{self, FileProblem, Severity as FileSeverity};
 use pstoreds::datastore::{Batch, Key, Op, Query};
 use pstoreds::peerstore::{Clock, MockClock, Options, SystemClock};
 use pstoreds::{dump, ops, verify};
@@ -74,7 +75,9 @@ enum Command {
         /// The dump (JSON Lines); `-` for standard input.
         dump: PathBuf,
     },
-    /// Check every key and value against go-libp2p's invariants; exit 1 if any error is found.
+    /// Check the files (LevelDB: every table block, journal record and the MANIFEST, and
+    /// whether goleveldb would replay the journals in full), then every key and value against
+    /// go-libp2p's invariants; exit 1 if any error is found.
     Verify {
         #[command(flatten)]
         source: Source,
@@ -110,6 +113,19 @@ enum Command {
         /// GC lookahead window in nanoseconds (0: purge-store mode).
         #[arg(long, default_value_t = 0)]
         gc_lookahead: u64,
+    },
+    /// Copy every readable record of a (damaged) LevelDB database into a new database, reading
+    /// the files directly, and report exactly what could not be read. Exit 1 if anything was
+    /// lost (the copy is made all the same).
+    Salvage {
+        /// The damaged LevelDB directory (only read).
+        src: PathBuf,
+        /// The new database; must not exist yet.
+        dst: PathBuf,
+        #[arg(long, value_enum, default_value = "leveldb")]
+        to: Backend,
+        #[arg(long)]
+        json: bool,
     },
     /// Compact a LevelDB database: drop overwritten versions and deletion markers.
     Compact {
@@ -196,44 +212,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 db.display()
             );
         }
-        Command::Verify { source, json } => {
-            let db = open(&source)?;
-            let bar = progress(0, "verifying");
-            let problems = verify::verify(&*db.ds, &mut |i, n| {
-                bar.set_length(n);
-                bar.set_position(i);
-            })?;
-            bar.finish_and_clear();
-            let errors = problems
-                .iter()
-                .filter(|p| p.severity == verify::Severity::Error)
-                .count();
-            let mut o = out();
-            for p in &problems {
-                let sev = match p.severity {
-                    verify::Severity::Error => "error",
-                    verify::Severity::Warning => "warning",
-                };
-                if json {
-                    writeln!(
-                        o,
-                        "{}",
-                        json!({"key": p.key, "severity": sev, "message": p.message})
-                    )?;
-                } else {
-                    writeln!(o, "{sev}: {}: {}", p.key, p.message)?;
-                }
-            }
-            if !json {
-                writeln!(o, "{errors} errors, {} warnings", problems.len() - errors)?;
-            }
-            o.flush()?;
-            return Ok(if errors > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            });
-        }
+        Command::Verify { source, json } => return verify_command(&source, json),
+        Command::Salvage { src, dst, to, json } => return salvage_command(&src, &dst, to, json),
         Command::Gc {
             db,
             lookahead,
@@ -481,24 +461,7 @@ fn migrate(
     dst: &std::path::Path,
     to: Backend,
 ) -> Result<usize> {
-    if dst.exists() {
-        return Err(format!(
-            "{} already exists; migrate writes a new database",
-            dst.display()
-        )
-        .into());
-    }
-    let out: Box<dyn pstoreds::datastore::Datastore> = match to {
-        Backend::Leveldb => Box::new(pstoreds::datastore::LevelDbDatastore::open(
-            dst,
-            Default::default(),
-        )?),
-        #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Box::new(pstoreds::datastore::SqliteDatastore::open(
-            dst,
-            Default::default(),
-        )?),
-    };
+    let out = create_new(dst, to, "migrate")?;
     let entries = src.query(&Query::prefix(Key::root()))?;
     let bar = progress(entries.len() as u64, "copying");
     for chunk in entries.chunks(1024) {
@@ -522,4 +485,220 @@ fn migrate(
     }
     out.close()?;
     Ok(entries.len())
+}
+
+/// A new, empty database at `dst`, which must not exist yet.
+fn create_new(
+    dst: &std::path::Path,
+    to: Backend,
+    command: &str,
+) -> Result<Box<dyn pstoreds::datastore::Datastore>> {
+    if dst.exists() {
+        return Err(format!(
+            "{} already exists; {command} writes a new database",
+            dst.display()
+        )
+        .into());
+    }
+    Ok(match to {
+        Backend::Leveldb => Box::new(pstoreds::datastore::LevelDbDatastore::open(
+            dst,
+            Default::default(),
+        )?),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Box::new(pstoreds::datastore::SqliteDatastore::open(
+            dst,
+            Default::default(),
+        )?),
+    })
+}
+
+/// "1 error", "2 errors".
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn severity_name(s: FileSeverity) -> &'static str {
+    match s {
+        FileSeverity::Error => "error",
+        FileSeverity::Warning => "warning",
+    }
+}
+
+/// A file finding as one line of text, or as JSON.
+fn file_problem_text(p: &FileProblem) -> String {
+    let mut at = if p.file.is_empty() {
+        "database".to_owned()
+    } else {
+        p.file.clone()
+    };
+    if let Some(o) = p.offset {
+        at.push_str(&format!(" at offset {o}"));
+    }
+    if let Some(l) = p.len {
+        at.push_str(&format!(" ({l} bytes)"));
+    }
+    let keys = p
+        .key_range
+        .as_ref()
+        .map(|(a, b)| format!(" [keys after {a:?} up to {b:?}]"))
+        .unwrap_or_default();
+    format!("{at}: {}{keys}", p.message)
+}
+
+fn file_problem_json(p: &FileProblem) -> serde_json::Value {
+    json!({"file": p.file, "offset": p.offset, "len": p.len, "severity": severity_name(p.severity),
+           "message": p.message,
+           "key_range": p.key_range.as_ref().map(|(a, b)| json!({"after": a, "up_to": b}))})
+}
+
+fn verify_command(source: &Source, json: bool) -> Result<ExitCode> {
+    let mut o = out();
+    let mut errors = 0;
+    let mut warnings = 0;
+    let mut summary = serde_json::Map::new();
+    // The files first, read directly (LevelDB), before anything opens the database.
+    let mut files_ok = true;
+    if source.db.is_dir() {
+        let report = check::check_files(&source.db);
+        for p in &report.problems {
+            match p.severity {
+                FileSeverity::Error => errors += 1,
+                FileSeverity::Warning => warnings += 1,
+            }
+            if json {
+                writeln!(o, "{}", file_problem_json(p))?;
+            } else {
+                writeln!(o, "{}: {}", severity_name(p.severity), file_problem_text(p))?;
+            }
+        }
+        files_ok = report.errors() == 0;
+        summary.insert("tables".into(), report.tables.into());
+        summary.insert("blocks".into(), report.blocks.into());
+        summary.insert("journals".into(), report.journals.into());
+        summary.insert("batches".into(), report.batches.into());
+    }
+    let mut keys = 0;
+    if files_ok {
+        let db = open(source)?;
+        let bar = progress(0, "verifying");
+        let problems = verify::verify(&*db.ds, &mut |i, n| {
+            bar.set_length(n);
+            bar.set_position(i);
+            keys = n;
+        })?;
+        bar.finish_and_clear();
+        for p in &problems {
+            let sev = match p.severity {
+                verify::Severity::Error => {
+                    errors += 1;
+                    "error"
+                }
+                verify::Severity::Warning => {
+                    warnings += 1;
+                    "warning"
+                }
+            };
+            if json {
+                writeln!(
+                    o,
+                    "{}",
+                    json!({"key": p.key, "severity": sev, "message": p.message})
+                )?;
+            } else {
+                writeln!(o, "{sev}: {}: {}", p.key, p.message)?;
+            }
+        }
+    } else if !json {
+        writeln!(
+            o,
+            "note: the keys were not checked, since the files are damaged; `pstore salvage` copies what is readable into a new database"
+        )?;
+    }
+    summary.insert("keys".into(), keys.into());
+    summary.insert("keys_checked".into(), files_ok.into());
+    summary.insert("errors".into(), errors.into());
+    summary.insert("warnings".into(), warnings.into());
+    if json {
+        writeln!(o, "{}", json!({ "summary": summary }))?;
+    } else {
+        let files = match (summary.get("tables"), summary.get("journals")) {
+            (Some(t), Some(j)) => format!(
+                ", {} and {} read",
+                count(t.as_u64().unwrap_or(0) as usize, "table"),
+                count(j.as_u64().unwrap_or(0) as usize, "journal")
+            ),
+            _ => String::new(),
+        };
+        writeln!(
+            o,
+            "{}, {} ({} checked{files})",
+            count(errors, "error"),
+            count(warnings, "warning"),
+            count(keys as usize, "key")
+        )?;
+    }
+    o.flush()?;
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn salvage_command(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    to: Backend,
+    json: bool,
+) -> Result<ExitCode> {
+    if !src.is_dir() {
+        return Err(format!("{} is not a LevelDB directory", src.display()).into());
+    }
+    let out_ds = create_new(dst, to, "salvage")?;
+    let report = check::salvage(src, &*out_ds)?;
+    out_ds.close()?;
+    let mut o = out();
+    for p in &report.lost {
+        if json {
+            writeln!(o, "{}", file_problem_json(p))?;
+        } else {
+            writeln!(o, "lost: {}", file_problem_text(p))?;
+        }
+    }
+    for note in &report.notes {
+        if json {
+            writeln!(o, "{}", json!({ "note": note }))?;
+        } else {
+            writeln!(o, "note: {note}")?;
+        }
+    }
+    if json {
+        writeln!(
+            o,
+            "{}",
+            json!({"summary": {"keys": report.keys, "tables": report.tables, "journals": report.journals,
+                    "lost_ranges": report.lost.len(), "destination": dst}})
+        )?;
+    } else {
+        writeln!(
+            o,
+            "salvaged {} from {} and {} into {}; {} could not be read",
+            count(report.keys, "key"),
+            count(report.tables, "table"),
+            count(report.journals, "journal"),
+            dst.display(),
+            count(report.lost.len(), "damaged range")
+        )?;
+    }
+    o.flush()?;
+    Ok(if report.lost.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

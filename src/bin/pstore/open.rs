@@ -60,7 +60,12 @@ pub fn open_path(path: &Path, create: bool) -> Result<Box<dyn Datastore>> {
         ..Default::default()
     };
     match LevelDbDatastore::open(path, opts) {
-        Ok(ds) => Ok(Box::new(ds)),
+        Ok(ds) => {
+            for warning in ds.open_warnings() {
+                eprintln!("warning: {warning}");
+            }
+            Ok(Box::new(ds))
+        }
         Err(e @ DsError::Locked { .. }) => {
             Err(format!("{e} (read-only commands: add --snapshot to read a copy)").into())
         }

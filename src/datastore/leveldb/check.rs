@@ -178,27 +178,37 @@ fn read_manifest(file: &Path) -> std::result::Result<(Manifest, Option<String>),
     Ok((manifest, note))
 }
 
-/// Live tables the MANIFEST names that are missing or shorter than it says.
-fn missing_tables(manifest: &Manifest, files: &Files) -> Vec<String> {
-    manifest
-        .tables
-        .values()
-        .filter_map(|t| match files.tables.get(&t.number) {
-            None => Some(format!(
-                "table {:06}.ldb, named by the MANIFEST, is missing",
-                t.number
-            )),
-            Some(p) => {
-                let len = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                (len < t.size).then(|| {
-                    format!(
-                        "table {} is {len} bytes, the MANIFEST says {}: cut short",
-                        p.display(),
-                        t.size
-                    )
-                })
-            }
-        })
+/// Files the MANIFEST needs that are missing: live tables (or shorter than it says), and the
+/// current journal (every open and every journal switch creates it before the MANIFEST names
+/// it, and it is deleted only after a later edit names a newer one).
+fn missing_files(manifest: &Manifest, files: &Files) -> Vec<String> {
+    let journal = manifest.log_number.unwrap_or(0);
+    let journal_missing = (journal > 0 && !files.journals.contains_key(&journal)).then(|| {
+        format!("journal {journal:06}.log, the current journal named by the MANIFEST, is missing")
+    });
+    journal_missing
+        .into_iter()
+        .chain(
+            manifest
+                .tables
+                .values()
+                .filter_map(|t| match files.tables.get(&t.number) {
+                    None => Some(format!(
+                        "table {:06}.ldb, named by the MANIFEST, is missing",
+                        t.number
+                    )),
+                    Some(p) => {
+                        let len = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                        (len < t.size).then(|| {
+                            format!(
+                                "table {} is {len} bytes, the MANIFEST says {}: cut short",
+                                p.display(),
+                                t.size
+                            )
+                        })
+                    }
+                }),
+        )
         .collect()
 }
 
@@ -215,7 +225,7 @@ pub fn preflight(path: &Path) -> Result<Preflight> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    if let Some(problem) = missing_tables(&manifest, &files).into_iter().next() {
+    if let Some(problem) = missing_files(&manifest, &files).into_iter().next() {
         return Err(damaged(path, problem));
     }
     let newest_journal = files
@@ -321,7 +331,7 @@ pub fn check_files(path: &Path) -> FileReport {
         }
     };
     if let Some(m) = &manifest {
-        for problem in missing_tables(m, &files) {
+        for problem in missing_files(m, &files) {
             report.push(Severity::Error, dir, None, problem);
         }
     }
@@ -478,6 +488,18 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
             None
         }
     };
+    if let Some(m) = &manifest {
+        for problem in missing_files(m, &files) {
+            report.lost.push(FileProblem {
+                severity: Severity::Error,
+                file: String::new(),
+                offset: None,
+                len: None,
+                message: problem,
+                key_range: None,
+            });
+        }
+    }
     // user key -> (sequence, value or deletion)
     let mut newest: BTreeMap<Vec<u8>, (u64, Option<Vec<u8>>)> = BTreeMap::new();
     let mut keep = |key: &[u8], seq: u64, value: Option<Vec<u8>>| match newest.get(key) {

@@ -119,10 +119,16 @@ pub fn scan(bytes: &[u8]) -> LogScan {
             None
         };
         if let Some(reason) = problem {
-            // Nothing in the rest of this block can be trusted (the length may be garbage):
-            // resynchronise at the next block, as LevelDB does.
+            // A checksum mismatch with a length that fits: the next record may start right
+            // behind this one (if the length itself was hit, the next header fails its own
+            // check). Otherwise nothing in the rest of the block can be trusted: resynchronise
+            // at the next block, as LevelDB does.
             let start = pending.take().map_or(pos, |(s, _)| s);
-            let end = block_end.min(bytes.len());
+            let end = if reason == "checksum mismatch" {
+                body_end
+            } else {
+                block_end.min(bytes.len())
+            };
             bad(&mut out, start, end, reason);
             pos = end;
             continue;
