@@ -460,3 +460,59 @@ fn writes_after_a_torn_journal_tail_survive_the_next_reopen() {
         }
     }
 }
+
+/// goleveldb names the table it made from a journal twice in a new MANIFEST (in the snapshot
+/// and in the edit). rusty-leveldb kept both, and its next compaction merged the table with
+/// itself and failed ("keys out of order"), refusing every write: found by the kill -9 loop
+/// with a Go dump between rounds. The engine now reads one equivalent edit.
+#[test]
+fn a_manifest_naming_a_table_twice_does_not_break_compactions() {
+    use pstoreds::datastore::leveldb::{logfile, manifest::Manifest};
+    let dir = scratch();
+    let opts = LevelDbOptions {
+        write_buffer_size: 32 << 10,
+        ..Default::default()
+    };
+    let ds = LevelDbDatastore::open(dir.path(), opts.clone()).unwrap();
+    for i in 0..600 {
+        ds.put(&key(i), &value(i, 0)).unwrap();
+    }
+    ds.close().unwrap();
+    drop(ds);
+    let current = std::fs::read_to_string(dir.path().join("CURRENT")).unwrap();
+    let file = dir.path().join(current.trim());
+    let scan = logfile::scan(&std::fs::read(&file).unwrap());
+    let m = Manifest::from_edits(scan.records.iter().map(|r| r.data.as_slice())).unwrap();
+    assert!(m.tables.len() >= 2, "{} tables", m.tables.len());
+    let snapshot = m.encode_snapshot();
+    std::fs::write(&file, logfile::encode(&[&snapshot, &snapshot])).unwrap();
+
+    let ds = LevelDbDatastore::open(dir.path(), opts).unwrap();
+    for i in 600..3000 {
+        ds.put(&key(i), &value(i, 1)).unwrap();
+    }
+    ds.compact().unwrap();
+    for i in 0..3000 {
+        assert!(ds.get(&key(i)).unwrap().is_some(), "key {i}");
+    }
+}
+
+/// A process killed while creating a database leaves the first MANIFEST without `CURRENT`:
+/// no data, so the next open creates the database instead of refusing it as damaged.
+#[test]
+fn a_creation_cut_short_is_created_again() {
+    let dir = scratch();
+    let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+    ds.close().unwrap();
+    drop(ds);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if !name.starts_with("MANIFEST-") && name != "LOCK" && name != "LOG" {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+    ds.put(&key(1), b"v").unwrap();
+    assert_eq!(ds.get(&key(1)).unwrap(), Some(b"v".to_vec()));
+}

@@ -45,12 +45,23 @@ pub fn dir_state(path: &Path) -> DirState {
         // Unreadable: let the open report why.
         return DirState::Database;
     };
+    let mut leveldb_files = false;
+    let mut data_or_current = false;
     for entry in entries.flatten() {
-        if is_leveldb_name(FileKind::of(Path::new(&entry.file_name()))) {
-            return DirState::Database;
-        }
+        let kind = FileKind::of(Path::new(&entry.file_name()));
+        leveldb_files |= is_leveldb_name(kind);
+        data_or_current |= matches!(
+            kind,
+            FileKind::Current | FileKind::Journal(_) | FileKind::Table(_)
+        );
     }
-    DirState::Empty
+    // A creation cut short (the first MANIFEST written, CURRENT not yet) holds no data: it is
+    // as good as empty. Anything with a table or a journal but no CURRENT is damaged.
+    if leveldb_files && data_or_current {
+        DirState::Database
+    } else {
+        DirState::Empty
+    }
 }
 
 /// The database files in a directory, by kind and number.

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use rusty_leveldb::env::{Env, FileLock, Logger, RandomAccess};
 use rusty_leveldb::{PosixDiskEnv, Result as LdbResult, Status, StatusCode};
 
+use super::manifest::Manifest;
 use super::{logfile, table};
 
 /// A file operation, as shown to an [`IoHook`] before it happens.
@@ -324,7 +325,7 @@ impl DurableEnv {
         let bytes = fs::read(path).map_err(|e| map_io("reading", path, e))?;
         let scan = logfile::scan(&bytes);
         if scan.is_clean() {
-            return Ok(Box::new(Cursor::new(bytes)));
+            return self.hand_over(path, kind, bytes, &scan);
         }
         let first = &scan.bad[0];
         let tail_ok = scan.is_torn_tail()
@@ -353,7 +354,7 @@ impl DurableEnv {
             ));
             let mut bytes = bytes;
             bytes.truncate(scan.good_len as usize);
-            return Ok(Box::new(Cursor::new(bytes)));
+            return self.hand_over(path, kind, bytes, &scan);
         }
         let damage = scan.first_damage_in_middle().unwrap_or(first);
         self.state
@@ -368,6 +369,30 @@ impl DurableEnv {
                 damage.len
             ),
         ))
+    }
+
+    /// What the engine gets of a checked log file. A journal as it is; a MANIFEST as one
+    /// equivalent edit, because rusty-leveldb's version builder keeps a table that two edits
+    /// add twice (goleveldb's MANIFESTs do that: the table that replayed a journal is in its
+    /// snapshot and in the edit) and a compaction then merges that table with itself.
+    fn hand_over(
+        &self,
+        path: &Path,
+        kind: FileKind,
+        bytes: Vec<u8>,
+        scan: &logfile::LogScan,
+    ) -> LdbResult<Box<dyn Read>> {
+        if !matches!(kind, FileKind::Manifest(_)) {
+            return Ok(Box::new(Cursor::new(bytes)));
+        }
+        let manifest = Manifest::from_edits(scan.records.iter().map(|r| r.data.as_slice()))
+            .map_err(|e| {
+                self.state.record_damage(path, 0, e.clone());
+                Status::new(StatusCode::Corruption, &format!("{}: {e}", path.display()))
+            })?;
+        Ok(Box::new(Cursor::new(logfile::encode(&[
+            &manifest.encode_snapshot()
+        ]))))
     }
 
     fn checked_table(&self, path: &Path) -> LdbResult<Box<dyn RandomAccess>> {

@@ -6,6 +6,19 @@ use std::collections::BTreeMap;
 
 use super::logfile::{take_prefixed, take_varint};
 
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
 /// A table file named by the MANIFEST.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableFile {
@@ -27,6 +40,8 @@ pub struct Manifest {
     pub last_sequence: Option<u64>,
     /// Live tables by file number.
     pub tables: BTreeMap<u64, TableFile>,
+    /// The last compaction pointer (an internal key) of each level.
+    pub compact_pointers: BTreeMap<u64, Vec<u8>>,
 }
 
 impl Manifest {
@@ -40,9 +55,13 @@ impl Manifest {
         Ok(m)
     }
 
+    /// Applies one version edit: its deletions first, then its additions, as LevelDB's version
+    /// builder does. A table added twice is one table (goleveldb's MANIFESTs do that).
     fn apply(&mut self, mut edit: &[u8]) -> Result<(), &'static str> {
         let rest = &mut edit;
         let num = |rest: &mut &[u8]| take_varint(rest).ok_or("truncated number");
+        let mut deleted = Vec::new();
+        let mut added = Vec::new();
         while !rest.is_empty() {
             match num(rest)? {
                 1 => {
@@ -53,13 +72,13 @@ impl Manifest {
                 3 => self.next_file_number = Some(num(rest)?),
                 4 => self.last_sequence = Some(num(rest)?),
                 5 => {
-                    num(rest)?;
-                    take_prefixed(rest).ok_or("truncated compaction pointer")?;
+                    let level = num(rest)?;
+                    let key = take_prefixed(rest).ok_or("truncated compaction pointer")?;
+                    self.compact_pointers.insert(level, key.to_vec());
                 }
                 6 => {
                     num(rest)?;
-                    let number = num(rest)?;
-                    self.tables.remove(&number);
+                    deleted.push(num(rest)?);
                 }
                 7 => {
                     let level = num(rest)?;
@@ -69,22 +88,62 @@ impl Manifest {
                         .ok_or("truncated smallest key")?
                         .to_vec();
                     let largest = take_prefixed(rest).ok_or("truncated largest key")?.to_vec();
-                    self.tables.insert(
+                    added.push(TableFile {
+                        level,
                         number,
-                        TableFile {
-                            level,
-                            number,
-                            size,
-                            smallest,
-                            largest,
-                        },
-                    );
+                        size,
+                        smallest,
+                        largest,
+                    });
                 }
                 9 => self.prev_log_number = Some(num(rest)?),
                 _ => return Err("unknown version edit tag"),
             }
         }
+        for number in deleted {
+            self.tables.remove(&number);
+        }
+        for table in added {
+            self.tables.insert(table.number, table);
+        }
         Ok(())
+    }
+
+    /// The whole state as one version edit: what a fresh MANIFEST holds.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let number = |out: &mut Vec<u8>, tag: u64, v: u64| {
+            put_varint(out, tag);
+            put_varint(out, v);
+        };
+        if let Some(c) = &self.comparator {
+            put_varint(&mut out, 1);
+            put_prefixed(&mut out, c.as_bytes());
+        }
+        if let Some(v) = self.log_number {
+            number(&mut out, 2, v);
+        }
+        if let Some(v) = self.prev_log_number {
+            number(&mut out, 9, v);
+        }
+        if let Some(v) = self.next_file_number {
+            number(&mut out, 3, v);
+        }
+        if let Some(v) = self.last_sequence {
+            number(&mut out, 4, v);
+        }
+        for (level, key) in &self.compact_pointers {
+            number(&mut out, 5, *level);
+            put_prefixed(&mut out, key);
+        }
+        for t in self.tables.values() {
+            number(&mut out, 7, t.level);
+            put_varint(&mut out, t.number);
+            put_varint(&mut out, t.size);
+            put_prefixed(&mut out, &t.smallest);
+            put_prefixed(&mut out, &t.largest);
+        }
+        out
     }
 
     /// Journals a goleveldb open replays: number >= the log number, or the previous log number.
@@ -98,12 +157,8 @@ impl Manifest {
 mod tests {
     use super::*;
 
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
+    fn varint(v: u64, out: &mut Vec<u8>) {
+        put_varint(out, v);
     }
 
     #[test]
@@ -141,5 +196,11 @@ mod tests {
         assert_eq!(m.tables.keys().copied().collect::<Vec<_>>(), vec![7]);
         assert!(m.replays_journal(5) && m.replays_journal(8) && !m.replays_journal(4));
         assert!(Manifest::from_edits([&[7u8, 0][..]]).is_err());
+        // The snapshot says the same in one edit.
+        let again = Manifest::from_edits([m.encode_snapshot().as_slice()]).unwrap();
+        assert_eq!(again, m);
+        // goleveldb names a new table in its snapshot and again in the edit: one table.
+        let twice = Manifest::from_edits([a.as_slice(), a.as_slice()]).unwrap();
+        assert_eq!(twice.tables.len(), 2);
     }
 }
