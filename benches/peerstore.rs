@@ -171,9 +171,29 @@ fn datastore_benches(c: &mut Criterion) {
     });
 }
 
+/// One writer with the default options (every write synced, as go-ds-leveldb): AddAddrs of one
+/// address to the next of 1,000 peers, on the local disk. Beside go-libp2p's
+/// `BenchmarkSynced` (interop/bench): both pay one fsync per write.
+fn synced_benches(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let ps = Options::new()
+        .gc_purge_interval(Duration::ZERO)
+        .open_leveldb(dir.path())
+        .unwrap();
+    let pool = peers(1000);
+    let a = addrs(1);
+    let mut i = 0usize;
+    c.bench_function("leveldb/synced/AddAddrs/1", |b| {
+        b.iter(|| {
+            i = (i + 1) % pool.len();
+            ps.add_addrs(pool[i], &a, Ttl::PERMANENT).unwrap()
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(20);
-    targets = datastore_benches, peerstore_benches, key_book_benches
+    targets = synced_benches, datastore_benches, peerstore_benches, key_book_benches
 }
 criterion_main!(benches);

@@ -22,13 +22,21 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then work="$(mktemp -d -p /dev/shm)"; els
 trap 'rm -rf "$work"' EXIT
 pstore="${PSTORE_BIN:-}"
 if [ -z "$pstore" ]; then
-  (cd "$root" && cargo build -q --bin pstore)
-  pstore="$root/target/debug/pstore"
+  # Ask cargo where it put the binary (CARGO_TARGET_DIR may move it).
+  pstore="$(cd "$root" && cargo build -q --bin pstore --message-format=json \
+    | sed -n 's/.*"executable":"\([^"]*pstore\)".*/\1/p' | tail -n 1)"
+  [ -x "$pstore" ] || { echo "interop: could not build pstore" >&2; exit 1; }
 fi
 (cd "$here" && go build -o "$work/interop" .)
 interop="$work/interop"
 
 fail=0
+# goleveldb with Strict: StrictAll, read-only: every database Rust wrote or changed must pass.
+strict() { # name, dir
+  if ! "$interop" open "$2" >"$work/strict.out" 2>&1; then
+    echo "FAIL $1: goleveldb (StrictAll) refuses it"; cat "$work/strict.out"; fail=1
+  fi
+}
 check() { # name, expected dump, actual dump
   if ! "$interop" compare "$2" "$3" >"$work/cmp.out" 2>&1; then
     echo "FAIL $1"; cat "$work/cmp.out"; fail=1
@@ -46,11 +54,18 @@ for scenario in sample gc bulk; do
   check "$scenario: Rust dump of a Go-written database" "$work/$scenario.go.jsonl" "$work/$scenario.rs.jsonl"
   # Go reads what Rust wrote: a fresh LevelDB written by Rust, then the Go one compacted by Rust.
   "$pstore" migrate "$db" "$work/$scenario.migrated" 2>/dev/null
-  "$interop" open "$work/$scenario.migrated"
+  strict "$scenario: migrated by Rust" "$work/$scenario.migrated"
   "$interop" dump "$work/$scenario.migrated" >"$work/$scenario.migrated.jsonl"
   check "$scenario: Go dump of a Rust-written database" "$work/$scenario.go.jsonl" "$work/$scenario.migrated.jsonl"
+  # A dump loaded by Rust, and a GC pass by Rust: Go opens both strictly and reads the same.
+  "$pstore" load "$work/$scenario.loaded" "$work/$scenario.go.jsonl" 2>/dev/null
+  strict "$scenario: loaded by Rust" "$work/$scenario.loaded"
+  "$interop" dump "$work/$scenario.loaded" >"$work/$scenario.loaded.jsonl"
+  check "$scenario: Go dump of a database Rust loaded" "$work/$scenario.go.jsonl" "$work/$scenario.loaded.jsonl"
+  "$pstore" gc "$work/$scenario.loaded" >/dev/null
+  strict "$scenario: after a GC pass by Rust" "$work/$scenario.loaded"
   "$pstore" compact "$db"
-  "$interop" open "$db"
+  strict "$scenario: compacted by Rust" "$db"
   "$interop" dump "$db" >"$work/$scenario.compacted.jsonl"
   check "$scenario: Go dump after Rust compacted it" "$work/$scenario.go.jsonl" "$work/$scenario.compacted.jsonl"
 done
@@ -70,6 +85,7 @@ echo "{\"op\":\"remove_protocols\",\"peer\":\"$legacy_peer\",\"protocols\":[\"/n
 echo "{\"op\":\"add_protocols\",\"peer\":\"$legacy_peer\",\"protocols\":[\"/ipfs/kad/1.0.0\"]}" >"$work/legacy-add.ops"
 "$interop" apply "$work/legacy" "$work/legacy-rm.ops" >"$work/legacy-before.err"
 "$pstore" apply "$work/legacy" "$work/legacy-add.ops" >"$work/legacy-rs.err"
+strict "legacy protocols: after Rust's change" "$work/legacy"
 "$interop" apply "$work/legacy" "$work/legacy-rm.ops" >"$work/legacy-after.err"
 if [ -s "$work/legacy-before.err" ] && [ ! -s "$work/legacy-rs.err" ] && [ ! -s "$work/legacy-after.err" ]; then
   echo "ok   legacy protocols: Go v0.48.0 refuses them, Rust reads and rewrites them, then Go reads them"
@@ -86,7 +102,9 @@ cp -r "$work/mixed-ref" "$work/mixed"
 "$interop" apply "$work/mixed-ref" "$work/mixed-a.ops" >"$work/mixed-ref-a.err"
 "$interop" apply "$work/mixed-ref" "$work/mixed-b.ops" >/dev/null
 "$pstore" apply "$work/mixed" "$work/mixed-a.ops" >"$work/mixed-a.err"
+strict "mixed: after Rust's ops" "$work/mixed"
 "$pstore" compact "$work/mixed"
+strict "mixed: after Rust compacted" "$work/mixed"
 "$interop" apply "$work/mixed" "$work/mixed-b.ops" >/dev/null
 "$interop" dump "$work/mixed-ref" >"$work/mixed-ref.jsonl"
 "$pstore" dump "$work/mixed" >"$work/mixed.jsonl"
@@ -106,6 +124,9 @@ for seed in $(seq 1 "$seeds"); do
   "$interop" gen "$seed" "$ops" >"$s/ops"
   "$interop" apply "$s/go" "$s/ops" --gc-lookahead "$lookahead" >"$s/go.err"
   "$pstore" apply "$s/rs" "$s/ops" --gc-lookahead "$lookahead" >"$s/rs.err"
+  if ! "$interop" open "$s/rs" >"$s/strict" 2>&1; then
+    echo "FAIL replay seed $seed: goleveldb (StrictAll) refuses Rust's database"; cat "$s/strict"; fail=1
+  fi
   "$interop" dump "$s/go" >"$s/go.jsonl"
   "$interop" dump "$s/rs" >"$s/rs-by-go.jsonl"
   "$pstore" dump "$s/go" >"$s/go-by-rs.jsonl"

@@ -155,3 +155,29 @@ func BenchmarkKeyBook(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSynced is one writer with go-ds-leveldb's defaults (every write synced) and
+// pstoreds' default options: AddAddrs of one address to the next of 1,000 peers. Beside the
+// Rust crate's `leveldb/synced/AddAddrs/1` (BENCHMARKS.md): both pay one fsync per write.
+func BenchmarkSynced(b *testing.B) {
+	store, err := leveldb.NewDatastore(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := pstoreds.DefaultOpts()
+	opts.GCPurgeInterval = 0
+	ps, err := pstoreds.NewPeerstore(context.Background(), store, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { ps.Close(); store.Close() }()
+	a := addrs(1)
+	pool := peers(b, 1000)
+	i := 0
+	b.Run("leveldb/synced/AddAddrs/1", func(b *testing.B) {
+		for j := 0; j < b.N; j++ {
+			i = (i + 1) % len(pool)
+			ps.AddAddrs(pool[i], a, peerstore.PermanentAddrTTL)
+		}
+	})
+}

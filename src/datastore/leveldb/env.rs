@@ -647,10 +647,11 @@ impl RandomAccess for CheckedTable {
             .unchecked
             .iter()
             .any(|&(o, s)| o == offset && s == dst.len() as u64);
-        if !footer && !filter {
-            if let Err(reason) = table::check_trailer(dst) {
-                self.state.record_damage(&self.path, offset, reason);
-            }
+        if !footer
+            && !filter
+            && let Err(reason) = table::check_trailer(dst)
+        {
+            self.state.record_damage(&self.path, offset, reason);
         }
         Ok(done)
     }

@@ -3,9 +3,9 @@
 //! reader names every bad block, so `pstore verify` and `pstore salvage` can report damage
 //! instead of shrinking the data.
 //!
-//! Layout: data blocks, a metaindex block, an index block (one entry per data block: a key
-//! >= the block's last key, and the block's handle) and a 48-byte footer ending in the magic
-//! number. Each block is followed by a 1-byte compression type (0 none, 1 Snappy) and the
+//! Layout: data blocks, a metaindex block, an index block (one entry per data block: a key at
+//! or after the block's last key, and the block's handle) and a 48-byte footer ending in the
+//! magic number. Each block is followed by a 1-byte compression type (0 none, 1 Snappy) and the
 //! masked CRC32C of the block and that byte.
 
 use super::logfile::{masked_crc, take_varint};
@@ -83,8 +83,11 @@ pub fn check_trailer(raw: &[u8]) -> Result<(&[u8], u8), &'static str> {
     Ok((data, trailer[0]))
 }
 
+/// A key and its value, as stored in a block.
+pub type BlockEntry = (Vec<u8>, Vec<u8>);
+
 /// The entries of an uncompressed block, in order.
-pub fn block_entries(block: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, &'static str> {
+pub fn block_entries(block: &[u8]) -> Result<Vec<BlockEntry>, &'static str> {
     if block.len() < 4 {
         return Err("block too short for its restart count");
     }
@@ -126,7 +129,7 @@ pub struct TableProblem {
 #[derive(Clone, Debug, Default)]
 pub struct TableScan {
     /// Internal keys (user key + 8-byte tag) and values, in order.
-    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    pub entries: Vec<BlockEntry>,
     pub problems: Vec<TableProblem>,
     pub blocks: usize,
 }
