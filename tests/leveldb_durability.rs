@@ -23,10 +23,10 @@ use pstoreds::datastore::{Datastore, Key, LevelDbDatastore, LevelDbOptions, Sync
 /// would only slow the hundreds of runs down).
 fn scratch() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::tempdir_in(shm) {
-            return d;
-        }
+    if shm.is_dir()
+        && let Ok(d) = tempfile::tempdir_in(shm)
+    {
+        return d;
     }
     tempfile::tempdir().unwrap()
 }
@@ -56,10 +56,10 @@ struct CountSyncs {
 
 impl IoHook for CountSyncs {
     fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
-        if let IoOp::Sync(p) = op {
-            if p.extension().is_some_and(|e| e == "log") {
-                self.journal_syncs.fetch_add(1, Ordering::SeqCst);
-            }
+        if let IoOp::Sync(p) = op
+            && p.extension().is_some_and(|e| e == "log")
+        {
+            self.journal_syncs.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
     }
