@@ -327,3 +327,169 @@ fn migrate_to_sqlite_keeps_every_entry() {
     let out = pstore(&["migrate", "--snapshot", &sample(), dst.to_str().unwrap()]);
     assert!(!out.status.success(), "an existing destination is refused");
 }
+
+#[test]
+fn verify_names_a_lower_case_peer_segment_and_an_empty_multiaddr() {
+    let (_dir, db) = copy_of("go-v0.48.0/sample");
+    let peers = json_lines(&pstore(&["peers", "--json", &db]));
+    let victim = peers.iter().find(|p| p["addrs"] == 4).unwrap()["b32"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let moved = peers.iter().find(|p| p["addrs"] == 2).unwrap()["b32"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lower = format!("/peers/addrs/{}", moved.to_lowercase());
+    {
+        use pstoreds::codec::record::AddrBookRecord;
+        use pstoreds::datastore::{Datastore, Key, LevelDbDatastore};
+        let ds = LevelDbDatastore::open(&db, Default::default()).unwrap();
+        // An address entry with no multiaddr bytes: Go then returns no address for the peer.
+        let rec_key = Key::new(&format!("/peers/addrs/{victim}"));
+        let mut rec = AddrBookRecord::decode(&ds.get(&rec_key).unwrap().unwrap()).unwrap();
+        rec.addrs[0].addr.clear();
+        ds.put(&rec_key, &rec.encode()).unwrap();
+        // A record under a lower-case key: Go cannot decode the segment, the peer is invisible.
+        let old = Key::new(&format!("/peers/addrs/{moved}"));
+        let value = ds.get(&old).unwrap().unwrap();
+        ds.delete(&old).unwrap();
+        ds.put(&Key::new(&lower), &value).unwrap();
+        ds.close().unwrap();
+    }
+    let out = pstore(&["verify", "--json", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    let problem = |key: &str, text: &str| {
+        lines.iter().any(|p| {
+            p["key"] == key
+                && p["severity"] == "error"
+                && p["message"].as_str().unwrap().contains(text)
+        })
+    };
+    assert!(
+        problem(&format!("/peers/addrs/{victim}"), "empty multiaddr"),
+        "{lines:?}"
+    );
+    assert!(problem(&lower, "not canonical base32"), "{lines:?}");
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["errors"], 2, "{lines:?}");
+}
+
+#[test]
+fn verify_json_always_ends_with_a_summary() {
+    let (_dir, db) = copy_of("go-v0.48.0/gc");
+    let out = pstore(&["verify", "--json", &db]);
+    assert!(out.status.success());
+    let lines = json_lines(&out);
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["errors"], 0);
+    assert_eq!(summary["keys_checked"], true);
+    assert!(summary["tables"].as_u64().unwrap() >= 1);
+}
+
+/// Flips a byte in the middle of the (only) table of a copy of the bulk fixture.
+fn damaged_bulk() -> (tempfile::TempDir, String) {
+    let (dir, db) = copy_of("go-v0.48.0/bulk");
+    let table = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "ldb"))
+        .unwrap();
+    let mut bytes = std::fs::read(&table).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x40;
+    std::fs::write(&table, bytes).unwrap();
+    (dir, db)
+}
+
+#[test]
+fn a_damaged_table_is_named_by_verify_refused_by_reads_and_salvaged_with_the_loss_listed() {
+    let (dir, db) = damaged_bulk();
+    let out = pstore(&["verify", "--json", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    let block = lines
+        .iter()
+        .find(|p| p["file"] == "000002.ldb")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(block["severity"], "error");
+    assert!(block["message"].as_str().unwrap().contains("checksum"));
+    assert!(block["offset"].as_u64().is_some() && block["key_range"].is_object());
+
+    // Reading through the damage is an error naming the file, not fewer peers.
+    let out = pstore(&["dump", &db]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("000002.ldb") && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let salvaged = dir.path().join("salvaged").display().to_string();
+    let out = pstore(&["salvage", &db, &salvaged]);
+    assert_eq!(out.status.code(), Some(1), "something was lost");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lost: 000002.ldb at offset"), "{text}");
+    let keys: usize = text
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(keys > 19_000 && keys < 20_000, "{text}");
+    let out = pstore(&["verify", &salvaged]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_directory_without_current_is_refused_by_every_command_and_nothing_is_deleted() {
+    let (_dir, db) = copy_of("go-v0.48.0/bulk");
+    std::fs::remove_file(Path::new(&db).join("CURRENT")).unwrap();
+    let before: Vec<_> = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let dump = dump_of_sample();
+    for args in [
+        vec!["inspect", db.as_str()],
+        vec!["dump", db.as_str()],
+        vec!["gc", db.as_str()],
+        vec!["compact", db.as_str()],
+        vec!["load", db.as_str(), dump.as_str()],
+    ] {
+        let out = pstore(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("damaged") && err.contains("CURRENT"),
+            "{args:?}: {err}"
+        );
+    }
+    let after: Vec<_> = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before.len(), after.len());
+    assert!(
+        std::fs::metadata(Path::new(&db).join("000002.ldb"))
+            .unwrap()
+            .len()
+            > 1_000_000
+    );
+}
+
+fn dump_of_sample() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/go-v0.48.0/sample.dump.jsonl")
+        .display()
+        .to_string()
+}
