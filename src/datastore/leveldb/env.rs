@@ -138,6 +138,9 @@ pub struct IoState {
     newest_journal: AtomicU64,
     /// The journal being written, kept so that it can be synced when the next one starts.
     journal: Mutex<Option<(PathBuf, File)>>,
+    /// Set while the engine serves a read: any write it tries then (a compaction that a read
+    /// started) is refused without making the failure sticky, and runs at a later write.
+    in_read: AtomicBool,
     syncs: AtomicU64,
 }
 
@@ -154,8 +157,21 @@ impl IoState {
             warnings: Mutex::new(Vec::new()),
             newest_journal: AtomicU64::new(0),
             journal: Mutex::new(None),
+            in_read: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
         })
+    }
+
+    /// Marks the start and end of a read (see `in_read`).
+    pub fn set_in_read(&self, reading: bool) {
+        self.in_read.store(reading, Ordering::SeqCst);
+    }
+
+    fn deferred() -> Status {
+        Status::new(
+            StatusCode::IOError,
+            "a compaction asked for during a read is deferred to the next write",
+        )
     }
 
     pub fn set_newest_journal(&self, number: u64) {
@@ -221,6 +237,9 @@ impl IoState {
     /// Runs a write-side operation: refused after a failure, shown to the hook, and any error
     /// makes the failure sticky.
     fn write_op<T>(&self, op: IoOp<'_>, f: impl FnOnce() -> io::Result<T>) -> LdbResult<T> {
+        if self.in_read.load(Ordering::SeqCst) {
+            return Err(IoState::deferred());
+        }
         if let Some(failed) = self.failure() {
             return Err(Status::new(
                 StatusCode::IOError,
@@ -577,6 +596,10 @@ fn to_io(status: Status) -> io::Error {
 
 impl Write for DurableFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Refused before anything is buffered, so the engine's log writer is left as it was.
+        if self.state.in_read.load(Ordering::SeqCst) {
+            return Err(to_io(IoState::deferred()));
+        }
         if let Some(failed) = self.state.failure() {
             return Err(io::Error::other(format!(
                 "an earlier write failed ({failed}); reopen the database"
@@ -590,6 +613,9 @@ impl Write for DurableFile {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if self.state.in_read.load(Ordering::SeqCst) {
+            return Err(to_io(IoState::deferred()));
+        }
         self.flush_and_sync().map_err(to_io)
     }
 }

@@ -5,7 +5,7 @@
 //! - its files go through [`env::DurableEnv`], which syncs where C++ LevelDB does, makes write
 //!   errors sticky and checks what the engine reads;
 //! - it never reuses a journal or a MANIFEST across opens, and it never compacts during a read
-//!   (reads go through iterators, which only note a compaction for the next write): so the
+//!   (the env refuses writes while a `get` runs; the compaction runs at the next write): so the
 //!   MANIFEST's last sequence is always below every batch in the journals it replays, the
 //!   invariant goleveldb checks (see the module docs of [`check`]);
 //! - the directory is checked before the engine opens it ([`check::preflight`]): a directory
@@ -252,12 +252,14 @@ impl LevelDbDatastore {
     fn read<T>(
         &self,
         what: impl Fn() -> String,
-        f: impl FnOnce(&mut DB) -> std::result::Result<T, Status>,
+        f: impl FnOnce(&mut DB, &IoState) -> std::result::Result<T, Status>,
     ) -> Result<T> {
         let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         let engine = self.engine_in(&mut guard)?;
         let seen = engine.io.damage_count();
-        let result = run_engine(&engine.io, || f(&mut engine.db));
+        let result = run_engine(&engine.io, || f(&mut engine.db, &engine.io));
+        // Whatever happened inside, the next write may write again.
+        engine.io.set_in_read(false);
         if engine.io.damage_count() != seen {
             let damage = engine
                 .io
@@ -345,24 +347,29 @@ fn open_engine(path: &Path, options: &LevelDbOptions) -> Result<Engine> {
     }
 }
 
-/// Reads `key` through an iterator. `DB::get` may start a compaction (after enough seeks that
-/// missed), which would record the current sequence in the MANIFEST while the journal still
-/// holds those batches; an iterator only notes the compaction for the next write, which runs
-/// it after switching to a fresh journal.
-fn get_via_iter(db: &mut DB, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, Status> {
-    let mut iter = db.new_iter()?;
-    iter.seek(key);
-    Ok(match iter.current() {
-        Some((k, v)) if k.as_ref() == key => Some(v.to_vec()),
-        _ => None,
-    })
+/// Reads `key`. `DB::get` may start a compaction on the spot (after enough lookups that had to
+/// look in more than one table), which would record the current sequence in the MANIFEST while
+/// the journal still holds those batches: goleveldb would then refuse or skip them. So the env
+/// refuses every write during the read (without counting it as a failure): the compaction fails
+/// before it writes anything and runs at a later write, after the journal switch. Reading
+/// through `get_at` (not `get`) keeps errors; damage the env saw turns the answer into an error.
+fn get_without_compaction(
+    db: &mut DB,
+    io: &IoState,
+    key: &[u8],
+) -> std::result::Result<Option<Vec<u8>>, Status> {
+    let snapshot = db.get_snapshot();
+    io.set_in_read(true);
+    let found = db.get_at(&snapshot, key);
+    io.set_in_read(false);
+    Ok(found?.map(|v| v.to_vec()))
 }
 
 impl Datastore for LevelDbDatastore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         self.read(
             || format!("key {key}"),
-            |db| get_via_iter(db, key.as_bytes()),
+            |db, io| get_without_compaction(db, io, key.as_bytes()),
         )
     }
 
@@ -370,7 +377,7 @@ impl Datastore for LevelDbDatastore {
         let prefix = query.prefix.query_prefix().into_bytes();
         self.read(
             || format!("the keys below {}", query.prefix),
-            |db| {
+            |db, _| {
                 let mut iter = db.new_iter()?;
                 iter.seek(&prefix);
                 let mut out = Vec::new();
