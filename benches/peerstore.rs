@@ -1,4 +1,4 @@
-//! SUITE.md's benchmark shapes, on LevelDB (fsync off: this measures the peerstore, not the
+//! The benchmark shapes of go-libp2p's peerstore suite (docs/tests.md), on LevelDB (fsync off: this measures the peerstore, not the
 //! disk) and memory, with the ARC cache on and off, plus the raw datastore put/get underneath,
 //! so the peerstore's overhead over its engine is visible. `cargo bench --bench peerstore`.
 

@@ -17,7 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// op is one line of an op script (INTEROP.md).
+// op is one line of an op script (docs/dump-and-ops.md).
 type op struct {
 	Op        string          `json:"op"`
 	Peer      string          `json:"peer"`

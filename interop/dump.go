@@ -31,7 +31,7 @@ func init() {
 
 type obj = map[string]interface{}
 
-// dump prints the canonical dump of INTEROP.md: what is stored, read with goleveldb directly.
+// dump prints the canonical dump of docs/dump-and-ops.md: what is stored, read with goleveldb directly.
 func dump(dir string, out io.Writer) error {
 	db, err := goleveldb.OpenFile(dir, &opt.Options{ErrorIfMissing: true, Strict: opt.StrictAll})
 	if err != nil {

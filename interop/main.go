@@ -2,7 +2,7 @@
 // go-ds-leveldb) so that the Rust pstoreds crate can be checked against it, both ways:
 //
 //	interop write DIR SCENARIO   build a database through go-libp2p's public API
-//	interop dump DIR             print the canonical dump (INTEROP.md)
+//	interop dump DIR             print the canonical dump (docs/dump-and-ops.md)
 //	interop open DIR             open with goleveldb, no recovery; fail loudly if corrupt
 //	interop compare A B          compare two canonical dumps, print the first difference
 //	interop apply DIR OPS [--gc-lookahead NS]  replay an op script through go-libp2p

@@ -25,7 +25,7 @@ func (c *mockClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
-// startTime is the clock's start for every script and scenario (INTEROP.md).
+// startTime is the clock's start for every script and scenario (docs/dump-and-ops.md).
 var startTime = time.Unix(1750000000, 0)
 
 // openPeerstore opens go-libp2p's pstoreds over go-ds-leveldb at dir, with the GC off.

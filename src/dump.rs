@@ -1,4 +1,4 @@
-//! The canonical dump (INTEROP.md): what a peerstore database **stores**, one JSON object per
+//! The canonical dump (docs/dump-and-ops.md): what a peerstore database **stores**, one JSON object per
 //! peer, then the GC index entries, then any other key under `/peers`. The Go harness prints the
 //! same format from the same database; equal dumps are how compatibility is checked.
 
@@ -82,6 +82,16 @@ fn empty_peer(b32: &str, raw: &[u8]) -> Map<String, Json> {
 /// Writes the canonical dump of everything under `/peers` in `ds` to `out`, and returns the
 /// number of lines written.
 pub fn write_dump(ds: &dyn Datastore, out: &mut dyn Write) -> Result<usize, Error> {
+    write_dump_with(ds, out, true)
+}
+
+/// [`write_dump`], with or without the private keys (`"priv"` is then `null` for every peer:
+/// the dump can be shared; loading it restores everything but those keys).
+pub fn write_dump_with(
+    ds: &dyn Datastore,
+    out: &mut dyn Write,
+    private_keys: bool,
+) -> Result<usize, Error> {
     let entries = ds.query(&Query::prefix(Key::new("/peers")))?;
     let mut peers: BTreeMap<String, Map<String, Json>> = BTreeMap::new();
     let mut gc_lines = Vec::new();
@@ -124,10 +134,12 @@ pub fn write_dump(ds: &dyn Datastore, out: &mut dyn Write) -> Result<usize, Erro
             Some(PeerKey::PubKey { peer }) | Some(PeerKey::PrivKey { peer }) => {
                 let b32 = segment(&key, 3);
                 let field = segment(&key, 4);
-                peers
+                let p = peers
                     .entry(b32.clone())
-                    .or_insert_with(|| empty_peer(&b32, &peer))
-                    .insert(field, json!(hex(value)));
+                    .or_insert_with(|| empty_peer(&b32, &peer));
+                if field == "pub" || private_keys {
+                    p.insert(field, json!(hex(value)));
+                }
             }
             Some(PeerKey::Metadata { peer, name }) => {
                 let b32 = segment(&key, 3);
@@ -182,13 +194,33 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// A key of a dump line must decode and, where it can be checked, belong to the line's peer.
+fn check_key(field: &str, bytes: &[u8], peer: &[u8]) -> Result<(), String> {
+    use crate::codec::crypto::{KeyType, StoredKey};
+    let key = StoredKey::decode(bytes).map_err(|e| format!("{field} key does not decode: {e}"))?;
+    let owner = if field == "pub" {
+        Ok(key.peer_id_bytes())
+    } else {
+        key.private_peer_id_bytes()
+    };
+    match owner {
+        Ok(owner) if owner != peer => Err(format!("{field} key belongs to another peer")),
+        Ok(_) => Ok(()),
+        // Types libp2p-identity parses must parse; others are kept as bytes, as Go keeps them.
+        Err(e) if matches!(key.key_type, KeyType::Ed25519 | KeyType::Secp256k1) => {
+            Err(format!("{field} key does not decode: {e}"))
+        }
+        Err(_) => Ok(()),
+    }
+}
+
 fn unhex(s: &str, what: &str) -> Result<Vec<u8>, String> {
     data_encoding::HEXLOWER_PERMISSIVE
         .decode(s.as_bytes())
         .map_err(|e| format!("{what} is not hex: {e}"))
 }
 
-/// Reads a canonical dump (INTEROP.md) back into the keys and values it shows. Every line is
+/// Reads a canonical dump (docs/dump-and-ops.md) back into the keys and values it shows. Every line is
 /// checked before anything is returned, so a bad line means nothing is written. Protocols are
 /// written in the current `map[protocol.ID]struct {}` form.
 pub fn load_dump(reader: impl std::io::BufRead) -> Result<Loaded, LoadError> {
@@ -225,16 +257,24 @@ pub fn load_dump(reader: impl std::io::BufRead) -> Result<Loaded, LoadError> {
             out.batch.push(Op::Put(key, value));
             continue;
         }
-        let peer = match v.get("b32").and_then(Json::as_str) {
-            Some(b32) => peer_key::decode_segment(b32).map_err(|e| err(e.to_string()))?,
-            None => {
-                let text = v["peer"]
-                    .as_str()
-                    .ok_or_else(|| err("a peer line needs \"b32\" or \"peer\"".into()))?;
+        let from_b32 = match v.get("b32").and_then(Json::as_str) {
+            Some(b32) => Some(peer_key::decode_segment(b32).map_err(|e| err(e.to_string()))?),
+            None => None,
+        };
+        let from_text = match v.get("peer").and_then(Json::as_str) {
+            Some(text) => Some(
                 bs58::decode(text)
                     .into_vec()
-                    .map_err(|e| err(format!("peer {text:?}: {e}")))?
+                    .map_err(|e| err(format!("peer {text:?}: {e}")))?,
+            ),
+            None => None,
+        };
+        let peer = match (from_b32, from_text) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(err("\"b32\" and \"peer\" name different peers".into()));
             }
+            (Some(p), _) | (None, Some(p)) => p,
+            (None, None) => return Err(err("a peer line needs \"b32\" or \"peer\"".into())),
         };
         out.peers += 1;
         let mut rec = AddrBookRecord {
@@ -285,7 +325,9 @@ pub fn load_dump(reader: impl std::io::BufRead) -> Result<Loaded, LoadError> {
             ("priv", peer_key::priv_key_key(&peer)),
         ] {
             if let Some(h) = v.get(field).and_then(Json::as_str) {
-                out.batch.push(Op::Put(key, unhex(h, field).map_err(err)?));
+                let bytes = unhex(h, field).map_err(err)?;
+                check_key(field, &bytes, &peer).map_err(err)?;
+                out.batch.push(Op::Put(key, bytes));
             }
         }
         match (v.get("protocols").filter(|p| !p.is_null()), v.get("protocols_type").filter(|p| !p.is_null())) {

@@ -62,7 +62,7 @@ fn apply_reports_bad_lines_by_number_and_goes_on() {
     .unwrap();
     let db = dir.path().join("db");
     let out = pstore(&["apply", db.to_str().unwrap(), script.to_str().unwrap()]);
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(1), "ops failed: exit 1");
     let errors: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -140,7 +140,15 @@ fn peers_lists_every_peer_of_the_go_sample() {
         .unwrap();
     assert_eq!(ed["addrs"], 4);
     assert_eq!(ed["protocols"], 3);
-    assert_eq!(ed["keys"], "pub priv");
+    assert_eq!(ed["pub_key"], true);
+    assert_eq!(ed["priv_key"], true);
+    let gone = peers.iter().find(|p| p["agent"] == "gone/1.0").unwrap();
+    assert_eq!(gone["pub_key"], false);
+    // In text, a peer without keys shows "-", so the columns stay put.
+    let out = pstore(&["peers", "--snapshot", &sample()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.ends_with("gone/1.0")).unwrap();
+    assert_eq!(row.split_whitespace().count(), 7, "{row}");
 }
 
 #[test]
@@ -251,11 +259,13 @@ fn a_dump_loads_back_into_the_same_database() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dump.jsonl");
         std::fs::write(&file, &dump.stdout).unwrap();
-        for target in ["db", "db.sqlite"] {
+        let targets: &[&str] = if cfg!(feature = "sqlite") {
+            &["db", "db.sqlite"]
+        } else {
+            &["db"]
+        };
+        for target in targets {
             let db = dir.path().join(target);
-            if target.ends_with(".sqlite") {
-                pstoreds::datastore::SqliteDatastore::open(&db, Default::default()).unwrap();
-            }
             let out = pstore(&["load", db.to_str().unwrap(), file.to_str().unwrap()]);
             assert!(
                 out.status.success(),
@@ -304,6 +314,7 @@ fn gc_purges_the_expired_addresses_of_a_go_database() {
     assert!(pstore(&["verify", &db]).status.success());
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn migrate_to_sqlite_keeps_every_entry() {
     let dir = tempfile::tempdir().unwrap();
@@ -492,4 +503,123 @@ fn dump_of_sample() -> String {
         .join("testdata/go-v0.48.0/sample.dump.jsonl")
         .display()
         .to_string()
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    use std::io::Read;
+    let (_dir, db) = copy_of("go-v0.48.0/bulk");
+    for args in [vec!["peers", db.as_str()], vec!["dump", db.as_str()]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pstore"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one line, then close the pipe, as `| head -1` does.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 64];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout);
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn compact_says_what_it_did_and_refuses_a_sqlite_file() {
+    let (dir, db) = copy_of("go-v0.48.0/sample");
+    let out = pstore(&["compact", &db]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("compacted") && err.contains("bytes"), "{err}");
+    let sqlite = dir.path().join("x.sqlite");
+    std::fs::write(&sqlite, b"").unwrap();
+    let out = pstore(&["compact", sqlite.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LevelDB directories"), "{err}");
+}
+
+#[test]
+fn dump_can_leave_the_private_keys_out() {
+    let out = pstore(&["dump", "--snapshot", "--no-private-keys", &sample()]);
+    assert!(out.status.success());
+    let peers: Vec<serde_json::Value> = json_lines(&out)
+        .into_iter()
+        .filter(|l| l.get("peer").is_some())
+        .collect();
+    assert!(peers.iter().all(|p| p["priv"].is_null()));
+    assert!(peers.iter().filter(|p| !p["pub"].is_null()).count() >= 4);
+}
+
+#[test]
+fn migrate_does_not_create_missing_parent_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("no/such/dir/db");
+    let out = pstore(&["migrate", "--snapshot", &sample(), dst.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!dir.path().join("no").exists());
+}
+
+#[test]
+fn load_checks_peer_against_b32_and_the_keys_of_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = std::fs::read_to_string(dump_of_sample()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(dump.lines().nth(1).unwrap()).unwrap();
+    let other: serde_json::Value = serde_json::from_str(dump.lines().nth(2).unwrap()).unwrap();
+    let cases = [
+        ("b32 of another peer", {
+            let mut l = first.clone();
+            l["b32"] = other["b32"].clone();
+            l
+        }),
+        ("a private key that does not decode", {
+            let mut l = first.clone();
+            l["priv"] = serde_json::json!("0801120400000000");
+            l
+        }),
+        ("a public key of another peer", {
+            let mut l = first.clone();
+            l["pub"] = other["pub"].clone();
+            l
+        }),
+    ];
+    for (what, line) in cases {
+        let file = dir.path().join("bad.jsonl");
+        std::fs::write(&file, format!("{line}\n")).unwrap();
+        let db = dir.path().join("db");
+        let out = pstore(&["load", db.to_str().unwrap(), file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("line 1"), "{what}: {err}");
+        assert!(
+            !db.join("CURRENT").exists(),
+            "{what}: something was written"
+        );
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn load_into_a_new_sqlite_name_makes_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.sqlite");
+    let out = pstore(&["load", db.to_str().unwrap(), &dump_of_sample()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.is_file());
 }

@@ -1,4 +1,4 @@
-//! go-libp2p's address-book suite (SUITE.md, "Address book"), re-created.
+//! go-libp2p's address-book suite (docs/tests.md), re-created.
 
 mod common;
 

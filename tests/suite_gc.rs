@@ -1,4 +1,4 @@
-//! go-libp2p's GC tests (SUITE.md, "GC"), re-created, plus what GC must do beyond Go: real
+//! go-libp2p's GC tests (docs/tests.md), re-created, plus what GC must do beyond Go: real
 //! batches, no lost concurrent updates, a report of what it removed.
 
 mod common;

@@ -1,4 +1,4 @@
-//! go-libp2p's key-book suite (SUITE.md, "Key book"), re-created.
+//! go-libp2p's key-book suite (docs/tests.md), re-created.
 
 mod common;
 

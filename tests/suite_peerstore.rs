@@ -1,4 +1,4 @@
-//! go-libp2p's peerstore suite (SUITE.md, "Peerstore"), re-created: address streams, the
+//! go-libp2p's peerstore suite (docs/tests.md), re-created: address streams, the
 //! protocol book and its limits, the basic peerstore, metadata, metrics.
 
 mod common;

@@ -1,5 +1,5 @@
 // Package bench measures go-libp2p v0.48.0's pstoreds over go-ds-leveldb on the shapes of
-// SUITE.md's benchmarks, beside the Rust crate's criterion benches (BENCHMARKS.md):
+// the benchmarks of go-libp2p's peerstore suite (docs/tests.md), beside the Rust crate's criterion benches (BENCHMARKS.md):
 //
 //	cd interop && go test -run '^$' -bench . -benchtime 1s ./bench
 //

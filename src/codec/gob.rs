@@ -350,7 +350,7 @@ mod tests {
         data_encoding::HEXLOWER.decode(s.as_bytes()).unwrap()
     }
 
-    /// FORMAT.md's vectors, written by Go: decode each, and encode back to the same bytes.
+    /// the format's vectors (docs/format.md), written by Go: decode each, and encode back to the same bytes.
     #[test]
     fn format_vectors_decode_and_encode_byte_for_byte() {
         let cases: Vec<(&str, Value)> = vec![

@@ -1,4 +1,4 @@
-//! Codecs for every value go-libp2p's pstoreds stores, byte for byte (see FORMAT.md).
+//! Codecs for every value go-libp2p's pstoreds stores, byte for byte (see docs/format.md).
 //!
 //! - [`peer_key`]: peer IDs in datastore keys (base32) and the key layout under `/peers`;
 //! - [`record`]: the `AddrBookRecord` protobuf, unknown fields kept;

@@ -164,7 +164,7 @@ mod tests {
             .unwrap()
     }
 
-    /// FORMAT.md's vector: peer `12 20` + 32 x `01`, one address `/ip4/1.2.3.4/tcp/1`,
+    /// the format's vector (docs/format.md): peer `12 20` + 32 x `01`, one address `/ip4/1.2.3.4/tcp/1`,
     /// expiry 1700003600, ttl 1 h.
     #[test]
     fn encodes_format_vector() {

@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn expiry_matches_go_for_huge_ttls() {
-        // FORMAT.md: PermanentAddrTTL from 1750000000 s gives 10973372036.
+        // docs/format.md: PermanentAddrTTL from 1750000000 s gives 10973372036.
         assert_eq!(expiry(1_750_000_000_000_000_000, i64::MAX), 10_973_372_036);
         assert_eq!(
             expiry(1_750_000_000_000_000_000, i64::MAX - 1),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use open::{Source, disk_size, open, open_path, progress};
+use open::{Source, disk_size, open, open_path, open_readable, progress, readable_path};
 use pstoreds::datastore::leveldb::check::{self, FileProblem, Severity as FileSeverity};
 use pstoreds::datastore::{Batch, Key, Op, Query};
 use pstoreds::peerstore::{Clock, MockClock, Options, SystemClock};
@@ -36,6 +36,7 @@ enum Command {
     Inspect {
         #[command(flatten)]
         source: Source,
+        /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -43,6 +44,7 @@ enum Command {
     Peers {
         #[command(flatten)]
         source: Source,
+        /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -52,6 +54,7 @@ enum Command {
         source: Source,
         /// The peer: as Go prints it (12D3KooW..., Qm...) or its base32 key segment.
         peer: String,
+        /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -59,13 +62,17 @@ enum Command {
     Stats {
         #[command(flatten)]
         source: Source,
+        /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// The canonical dump (JSON Lines, see INTEROP.md): everything stored, one peer a line.
+    /// The canonical dump (JSON Lines, see docs/dump-and-ops.md): everything stored, one peer a line.
     Dump {
         #[command(flatten)]
         source: Source,
+        /// Leave the private keys out (`"priv": null`), to share the dump.
+        #[arg(long)]
+        no_private_keys: bool,
     },
     /// Write a canonical dump into a database (created if missing). Every line is checked first:
     /// a bad line writes nothing.
@@ -81,6 +88,7 @@ enum Command {
     Verify {
         #[command(flatten)]
         source: Source,
+        /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -91,6 +99,7 @@ enum Command {
         /// Run in lookahead mode with this window, in seconds (default: purge every record).
         #[arg(long)]
         lookahead: Option<u64>,
+        /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -103,8 +112,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "leveldb")]
         to: Backend,
     },
-    /// Apply an op script (JSON Lines, INTEROP.md) through the peerstore API, on a mock clock
-    /// starting at unix 1750000000 s; prints one line per op that failed.
+    /// Apply an op script (JSON Lines, docs/dump-and-ops.md) through the peerstore API, on a mock
+    /// clock starting at unix 1750000000 s; prints one line per op that failed, and exits 1 if
+    /// any did.
     Apply {
         /// The LevelDB directory (created if missing).
         db: PathBuf,
@@ -124,6 +134,7 @@ enum Command {
         dst: PathBuf,
         #[arg(long, value_enum, default_value = "leveldb")]
         to: Backend,
+        /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -144,11 +155,27 @@ enum Backend {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
+        // A reader that went away (`pstore peers DB | head -1`) is not a failure.
+        Err(e) if is_broken_pipe(&*e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pstore: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether an error, or any error behind it, is a closed pipe.
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 fn out() -> BufWriter<std::io::StdoutLock<'static>> {
@@ -184,10 +211,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             show(peer.as_bytes(), pv, now, json)?;
         }
-        Command::Dump { source } => {
+        Command::Dump {
+            source,
+            no_private_keys,
+        } => {
             let db = open(&source)?;
             let mut o = out();
-            dump::write_dump(&*db.ds, &mut o)?;
+            dump::write_dump_with(&*db.ds, &mut o, !no_private_keys)?;
             o.flush()?;
         }
         Command::Load { db, dump: file } => {
@@ -227,26 +257,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .open_datastore(std::sync::Arc::from(ds))?;
             let r = ps.gc()?;
             ps.close()?;
+            let mut o = out();
             if json {
-                println!(
+                writeln!(
+                    o,
                     "{}",
                     json!({"records_visited": r.records_visited, "records_updated": r.records_updated,
                            "records_deleted": r.records_deleted, "addrs_removed": r.addrs_removed,
                            "index_added": r.index_added, "index_removed": r.index_removed,
                            "records_unreadable": r.records_unreadable})
-                );
+                )?;
             } else {
-                println!(
+                writeln!(
+                    o,
                     "visited {} records: removed {} expired addresses, rewrote {} records, deleted {} empty ones",
                     r.records_visited, r.addrs_removed, r.records_updated, r.records_deleted
-                );
+                )?;
                 if r.records_unreadable > 0 {
-                    println!(
+                    writeln!(
+                        o,
                         "{} records do not decode and were left as they are (see pstore verify)",
                         r.records_unreadable
-                    );
+                    )?;
                 }
             }
+            o.flush()?;
         }
         Command::Migrate { source, dst, to } => {
             let db = open(&source)?;
@@ -265,11 +300,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 std::fs::File::open(&script).map_err(|e| format!("{}: {e}", script.display()))?,
             );
             let mut o = out();
-            ops::apply_script(&ps, &clock, reader, &mut o)?;
+            let failed = ops::apply_script(&ps, &clock, reader, &mut o)?;
             o.flush()?;
             ps.close()?;
+            if failed > 0 {
+                return Ok(ExitCode::from(1));
+            }
         }
         Command::Compact { db } => {
+            if db.is_file() {
+                return Err(format!(
+                    "{} is a file: compact is for LevelDB directories (SQLite needs no compaction)",
+                    db.display()
+                )
+                .into());
+            }
+            let before = disk_size(&db);
             let ds = pstoreds::datastore::LevelDbDatastore::open(
                 &db,
                 pstoreds::datastore::LevelDbOptions {
@@ -277,8 +323,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ..Default::default()
                 },
             )?;
+            for warning in ds.open_warnings() {
+                eprintln!("warning: {warning}");
+            }
             ds.compact()?;
             pstoreds::datastore::Datastore::close(&ds)?;
+            eprintln!(
+                "compacted {}: {before} bytes before, {} after",
+                db.display(),
+                disk_size(&db)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -344,6 +398,7 @@ fn stats(
     let metadata: usize = v.peers.values().map(|p| p.metadata.len()).sum();
     let problems: Vec<&String> = v.peers.values().flat_map(|p| &p.problems).collect();
     let size = disk_size(path);
+    let mut o = out();
     if json {
         let mut s = json!({"path": path, "peers": peers, "peers_with_addrs": with_addrs, "peers_with_keys": with_keys,
             "public_keys": pubs, "private_keys": privs, "signed_records": signed, "addrs": addrs,
@@ -356,38 +411,43 @@ fn stats(
                 .map(|(p, pv)| pv.summary_json(p, now))
                 .collect();
         }
-        println!("{s}");
-        return Ok(());
+        writeln!(o, "{s}")?;
+        return Ok(o.flush()?);
     }
-    println!("database   {}", path.display());
-    println!(
+    writeln!(o, "database   {}", path.display())?;
+    writeln!(
+        o,
         "peers      {peers} ({with_addrs} with addresses, {with_keys} with keys, {signed} with signed records)"
-    );
-    println!("addresses  {addrs} ({expired} expired, not yet collected)");
-    println!("keys       {pubs} public, {privs} private");
-    println!("metadata   {metadata} entries");
-    println!("gc index   {} entries", v.gc_entries);
+    )?;
+    writeln!(
+        o,
+        "addresses  {addrs} ({expired} expired, not yet collected)"
+    )?;
+    writeln!(o, "keys       {pubs} public, {privs} private")?;
+    writeln!(o, "metadata   {metadata} entries")?;
+    writeln!(o, "gc index   {} entries", v.gc_entries)?;
     if v.other_keys > 0 {
-        println!("other keys {} (not written by pstoreds)", v.other_keys);
+        writeln!(o, "other keys {} (not written by pstoreds)", v.other_keys)?;
     }
-    println!("on disk    {size} bytes");
+    writeln!(o, "on disk    {size} bytes")?;
     for p in &problems {
         eprintln!("problem: {p}");
     }
     if with_peers {
-        println!();
+        writeln!(o)?;
+        o.flush()?;
         print_peers(v, now, false)?;
     }
-    Ok(())
+    Ok(o.flush()?)
 }
 
 fn show(peer: &[u8], pv: &view::PeerView, now: i64, json: bool) -> Result<()> {
     let j = view::peer_json(peer, pv, now);
-    if json {
-        println!("{j}");
-        return Ok(());
-    }
     let mut o = out();
+    if json {
+        writeln!(o, "{j}")?;
+        return Ok(o.flush()?);
+    }
     writeln!(o, "peer       {}", j["peer"].as_str().unwrap_or_default())?;
     writeln!(o, "key        /peers/.../{}", pv.b32)?;
     let addrs = j["addrs"].as_array().cloned().unwrap_or_default();
@@ -500,6 +560,15 @@ fn create_new(
         )
         .into());
     }
+    if let Some(parent) = dst.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(format!(
+            "{} does not exist; create it first ({command} creates only the database itself)",
+            parent.display()
+        )
+        .into());
+    }
     Ok(match to {
         Backend::Leveldb => Box::new(pstoreds::datastore::LevelDbDatastore::open(
             dst,
@@ -561,10 +630,12 @@ fn verify_command(source: &Source, json: bool) -> Result<ExitCode> {
     let mut errors = 0;
     let mut warnings = 0;
     let mut summary = serde_json::Map::new();
-    // The files first, read directly (LevelDB), before anything opens the database.
+    // The files first, read directly (LevelDB), before anything opens the database; with
+    // --snapshot, those of the private copy, which a running node does not change under us.
+    let (path, copy) = readable_path(source)?;
     let mut files_ok = true;
-    if source.db.is_dir() {
-        let report = check::check_files(&source.db);
+    if path.is_dir() {
+        let report = check::check_files(&path);
         for p in &report.problems {
             match p.severity {
                 FileSeverity::Error => errors += 1,
@@ -584,7 +655,7 @@ fn verify_command(source: &Source, json: bool) -> Result<ExitCode> {
     }
     let mut keys = 0;
     if files_ok {
-        let db = open(source)?;
+        let db = open_readable(source, path, copy)?;
         let bar = progress(0, "verifying");
         let problems = verify::verify(&*db.ds, &mut |i, n| {
             bar.set_length(n);

@@ -23,17 +23,30 @@ pub struct Opened {
     _copy: Option<tempfile::TempDir>,
 }
 
+/// The database to read: the path itself, or with `--snapshot` a private copy (and the
+/// temporary directory holding it, removed when dropped).
+pub fn readable_path(source: &Source) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if !source.snapshot {
+        return Ok((source.db.clone(), None));
+    }
+    let dir = tempfile::tempdir()?;
+    let to = dir.path().join("db");
+    copy_database(&source.db, &to)?;
+    Ok((to, Some(dir)))
+}
+
 /// Opens an existing database (nothing is created), or a copy of it with `--snapshot`.
 pub fn open(source: &Source) -> Result<Opened> {
-    let mut path = source.db.clone();
-    let mut copy = None;
-    if source.snapshot {
-        let dir = tempfile::tempdir()?;
-        let to = dir.path().join("db");
-        copy_database(&path, &to)?;
-        path = to;
-        copy = Some(dir);
-    }
+    let (path, copy) = readable_path(source)?;
+    open_readable(source, path, copy)
+}
+
+/// Opens what [`readable_path`] returned.
+pub fn open_readable(
+    source: &Source,
+    path: PathBuf,
+    copy: Option<tempfile::TempDir>,
+) -> Result<Opened> {
     let ds = open_path(&path, false)?;
     Ok(Opened {
         ds,
@@ -42,10 +55,28 @@ pub fn open(source: &Source) -> Result<Opened> {
     })
 }
 
-/// Opens `path`: a file is SQLite, anything else LevelDB.
+/// Whether a path names a SQLite file: an existing file, or a new one ending in `.sqlite`,
+/// `.sqlite3` or `.db`.
+pub fn is_sqlite_path(path: &Path) -> bool {
+    path.is_file()
+        || (!path.exists()
+            && path
+                .extension()
+                .is_some_and(|e| e == "sqlite" || e == "sqlite3" || e == "db"))
+}
+
+/// Opens `path`: a SQLite file (see [`is_sqlite_path`]), anything else LevelDB.
 pub fn open_path(path: &Path, create: bool) -> Result<Box<dyn Datastore>> {
+    #[cfg(not(feature = "sqlite"))]
+    if is_sqlite_path(path) {
+        return Err(format!(
+            "{} is a SQLite database, and this pstore was built without the `sqlite` feature",
+            path.display()
+        )
+        .into());
+    }
     #[cfg(feature = "sqlite")]
-    if path.is_file() {
+    if is_sqlite_path(path) {
         let ds = pstoreds::datastore::SqliteDatastore::open(
             path,
             pstoreds::datastore::SqliteOptions {

@@ -140,6 +140,10 @@ impl PeerView {
         if self.priv_key.is_some() {
             k.push("priv");
         }
+        if k.is_empty() {
+            // A placeholder keeps whitespace-separated columns aligned (awk, cut).
+            return "-".to_owned();
+        }
         k.join(" ")
     }
 
@@ -147,7 +151,8 @@ impl PeerView {
     pub fn summary_json(&self, peer: &[u8], now: i64) -> Json {
         json!({"peer": dump::peer_id_text(peer), "b32": self.b32, "addrs": self.addrs(), "expired": self.expired(now),
                "signed_seq": self.signed_seq(), "protocols": self.protocols.as_ref().map(Vec::len),
-               "agent": self.agent(), "keys": self.keys(), "problems": self.problems})
+               "agent": self.agent(), "pub_key": self.pub_key.is_some(), "priv_key": self.priv_key.is_some(),
+               "problems": self.problems})
     }
 }
 

@@ -535,10 +535,24 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
             reason: e.to_string(),
         })?;
         let scan = table::scan(&bytes);
+        let mut malformed = 0;
         for (ikey, value) in scan.entries {
-            if let Some((seq, is_value)) = table::key_tag(&ikey) {
-                keep(table::user_key(&ikey), seq, is_value.then_some(value));
+            match table::key_tag(&ikey) {
+                Some((seq, is_value)) => {
+                    keep(table::user_key(&ikey), seq, is_value.then_some(value))
+                }
+                None => malformed += 1,
             }
+        }
+        if malformed > 0 {
+            report.lost.push(FileProblem {
+                severity: Severity::Error,
+                file: file_name(file),
+                offset: None,
+                len: None,
+                message: format!("{malformed} entries with keys too short to be LevelDB keys"),
+                key_range: None,
+            });
         }
         for p in scan.problems {
             report.lost.push(FileProblem {
