@@ -81,6 +81,9 @@ machine="$(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB, $(uname -s
   echo "- \`raw/Put\`, \`raw/Get\`: the Rust datastore alone, no peerstore (no Go counterpart)."
   echo "- \`PeersWithAddrs\` scans 256 peers; the Rust bench runs one \`gc()\` first, as a running node's GC"
   echo "  would (it compacts: rusty-leveldb keeps overwritten versions until then, see the README)."
+  echo "- \`cached/PeersWithKeys\`: the key-book benches rewrite the same 256 keys hundreds of"
+  echo "  thousands of times with no GC in between, and rusty-leveldb keeps every overwritten version"
+  echo "  until a compaction (README, \"Dependencies and deviations\"), so the scan walks them all."
   echo "- Single runs on a shared 2-core machine: differences under about 20 % are noise."
   echo
   echo "Commands: \`cargo bench --bench peerstore\` (criterion, release build) and"
