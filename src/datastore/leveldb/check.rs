@@ -271,6 +271,33 @@ pub struct FileProblem {
     pub key_range: Option<(String, String)>,
 }
 
+impl FileProblem {
+    fn new(
+        severity: Severity,
+        file: &Path,
+        offset: Option<u64>,
+        len: Option<u64>,
+        message: String,
+    ) -> FileProblem {
+        FileProblem {
+            severity,
+            file: file_name(file),
+            offset,
+            len,
+            message,
+            key_range: None,
+        }
+    }
+
+    /// A damaged part of a table, with the keys it covered.
+    fn table(file: &Path, p: table::TableProblem) -> FileProblem {
+        FileProblem {
+            key_range: p.key_range.map(|(a, b)| (lossy(&a), lossy(&b))),
+            ..FileProblem::new(Severity::Error, file, Some(p.offset), Some(p.len), p.reason)
+        }
+    }
+}
+
 /// Everything [`check_files`] looked at and found.
 #[derive(Clone, Debug, Default)]
 pub struct FileReport {
@@ -290,14 +317,8 @@ impl FileReport {
     }
 
     fn push(&mut self, severity: Severity, file: &Path, offset: Option<u64>, message: String) {
-        self.problems.push(FileProblem {
-            severity,
-            file: file_name(file),
-            offset,
-            len: None,
-            message,
-            key_range: None,
-        });
+        self.problems
+            .push(FileProblem::new(severity, file, offset, None, message));
     }
 }
 
@@ -375,16 +396,11 @@ fn check_table(file: &Path, report: &mut FileReport) {
     };
     let scan = table::scan(&bytes);
     report.blocks += scan.blocks;
-    for p in scan.problems {
-        report.problems.push(FileProblem {
-            severity: Severity::Error,
-            file: file_name(file),
-            offset: Some(p.offset),
-            len: Some(p.len),
-            message: p.reason,
-            key_range: p.key_range.map(|(a, b)| (lossy(&a), lossy(&b))),
-        });
-    }
+    report.problems.extend(
+        scan.problems
+            .into_iter()
+            .map(|p| FileProblem::table(file, p)),
+    );
 }
 
 fn check_journals(files: &Files, manifest: Option<&Manifest>, report: &mut FileReport) {
@@ -416,14 +432,13 @@ fn check_journals(files: &Files, manifest: Option<&Manifest>, report: &mut FileR
             } else {
                 (Severity::Error, "damaged journal records")
             };
-            report.problems.push(FileProblem {
+            report.problems.push(FileProblem::new(
                 severity,
-                file: file_name(file),
-                offset: Some(bad.offset),
-                len: Some(bad.len),
-                message: format!("{what}: {}", bad.reason),
-                key_range: None,
-            });
+                file,
+                Some(bad.offset),
+                Some(bad.len),
+                format!("{what}: {}", bad.reason),
+            ));
         }
         let mut at_risk: Option<(u64, u64, u64)> = None; // first seq, last seq, count
         for record in &scan.records {
@@ -501,14 +516,13 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
     };
     if let Some(m) = &manifest {
         for problem in missing_files(m, &files) {
-            report.lost.push(FileProblem {
-                severity: Severity::Error,
-                file: String::new(),
-                offset: None,
-                len: None,
-                message: problem,
-                key_range: None,
-            });
+            report.lost.push(FileProblem::new(
+                Severity::Error,
+                Path::new(""),
+                None,
+                None,
+                problem,
+            ));
         }
     }
     // user key -> (sequence, value or deletion)
@@ -545,25 +559,19 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
             }
         }
         if malformed > 0 {
-            report.lost.push(FileProblem {
-                severity: Severity::Error,
-                file: file_name(file),
-                offset: None,
-                len: None,
-                message: format!("{malformed} entries with keys too short to be LevelDB keys"),
-                key_range: None,
-            });
+            report.lost.push(FileProblem::new(
+                Severity::Error,
+                file,
+                None,
+                None,
+                format!("{malformed} entries with keys too short to be LevelDB keys"),
+            ));
         }
-        for p in scan.problems {
-            report.lost.push(FileProblem {
-                severity: Severity::Error,
-                file: file_name(file),
-                offset: Some(p.offset),
-                len: Some(p.len),
-                message: p.reason,
-                key_range: p.key_range.map(|(a, b)| (lossy(&a), lossy(&b))),
-            });
-        }
+        report.lost.extend(
+            scan.problems
+                .into_iter()
+                .map(|p| FileProblem::table(file, p)),
+        );
     }
     for (number, file) in &files.journals {
         if manifest
@@ -579,14 +587,13 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
         })?;
         let scan = logfile::scan(&bytes);
         for bad in &scan.bad {
-            report.lost.push(FileProblem {
-                severity: Severity::Error,
-                file: file_name(file),
-                offset: Some(bad.offset),
-                len: Some(bad.len),
-                message: format!("journal records: {}", bad.reason),
-                key_range: None,
-            });
+            report.lost.push(FileProblem::new(
+                Severity::Error,
+                file,
+                Some(bad.offset),
+                Some(bad.len),
+                format!("journal records: {}", bad.reason),
+            ));
         }
         for record in scan.records {
             match logfile::decode_batch(&record.data) {
@@ -599,14 +606,13 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
                         }
                     }
                 }
-                Err(e) => report.lost.push(FileProblem {
-                    severity: Severity::Error,
-                    file: file_name(file),
-                    offset: Some(record.offset),
-                    len: Some(record.data.len() as u64),
-                    message: format!("batch: {e}"),
-                    key_range: None,
-                }),
+                Err(e) => report.lost.push(FileProblem::new(
+                    Severity::Error,
+                    file,
+                    Some(record.offset),
+                    Some(record.data.len() as u64),
+                    format!("batch: {e}"),
+                )),
             }
         }
     }
