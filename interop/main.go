@@ -5,7 +5,7 @@
 //	interop dump DIR             print the canonical dump (docs/dump-and-ops.md)
 //	interop open DIR             open with goleveldb, no recovery; fail loudly if corrupt
 //	interop compare A B          compare two canonical dumps, print the first difference
-//	interop apply DIR OPS [--gc-lookahead NS]  replay an op script through go-libp2p
+//	interop apply DIR OPS [--gc-lookahead DURATION]  replay an op script through go-libp2p
 //	interop gen SEED N           a seeded random op script of N ops (differential replay)
 //
 // Nothing here re-implements go-libp2p: every write goes through pstoreds' public API.
@@ -32,13 +32,14 @@ func main() {
 	case cmd == "compare" && len(args) == 2:
 		err = compare(args[0], args[1])
 	case cmd == "apply" && (len(args) == 2 || len(args) == 4 && args[2] == "--gc-lookahead"):
-		var lookahead int64
+		var lookahead time.Duration
 		if len(args) == 4 {
-			if _, err = fmt.Sscan(args[3], &lookahead); err != nil {
+			// A Go duration (20s, 1h), as pstore apply takes it.
+			if lookahead, err = time.ParseDuration(args[3]); err != nil {
 				break
 			}
 		}
-		err = apply(args[0], args[1], time.Duration(lookahead))
+		err = apply(args[0], args[1], lookahead)
 	case cmd == "compare-errors" && len(args) == 2:
 		err = compareErrors(args[0], args[1])
 	case cmd == "gen" && len(args) == 2:
@@ -58,7 +59,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: interop write DIR SCENARIO | dump DIR | open DIR | compare DUMP_A DUMP_B | apply DIR OPS [--gc-lookahead NS] | gen SEED N")
+	fmt.Fprintln(os.Stderr, "usage: interop write DIR SCENARIO | dump DIR | open DIR | compare DUMP_A DUMP_B | apply DIR OPS [--gc-lookahead DURATION] | gen SEED N")
 	fmt.Fprintln(os.Stderr, "scenarios:", scenarioNames())
 	os.Exit(2)
 }

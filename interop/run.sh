@@ -66,7 +66,7 @@ for scenario in sample gc bulk; do
   check "$scenario: Go dump of a database Rust loaded" "$work/$scenario.go.jsonl" "$work/$scenario.loaded.jsonl"
   "$pstore" gc "$work/$scenario.loaded" >/dev/null
   strict "$scenario: after a GC pass by Rust" "$work/$scenario.loaded"
-  "$pstore" compact "$db"
+  "$pstore" compact "$db" 2>/dev/null
   strict "$scenario: compacted by Rust" "$db"
   "$interop" dump "$db" >"$work/$scenario.compacted.jsonl"
   check "$scenario: Go dump after Rust compacted it" "$work/$scenario.go.jsonl" "$work/$scenario.compacted.jsonl"
@@ -105,7 +105,7 @@ cp -r "$work/mixed-ref" "$work/mixed"
 "$interop" apply "$work/mixed-ref" "$work/mixed-b.ops" >/dev/null
 "$pstore" apply "$work/mixed" "$work/mixed-a.ops" >"$work/mixed-a.err" || [ $? = 1 ]
 strict "mixed: after Rust's ops" "$work/mixed"
-"$pstore" compact "$work/mixed"
+"$pstore" compact "$work/mixed" 2>/dev/null
 strict "mixed: after Rust compacted" "$work/mixed"
 "$interop" apply "$work/mixed" "$work/mixed-b.ops" >/dev/null
 "$interop" dump "$work/mixed-ref" >"$work/mixed-ref.jsonl"
@@ -119,8 +119,8 @@ seeds="${PSTORE_SEEDS:-200}"
 ops="${PSTORE_OPS:-300}"
 replay_fail=0
 for seed in $(seq 1 "$seeds"); do
-  lookahead=0
-  if [ $((seed % 2)) = 1 ]; then lookahead=20000000000; fi
+  lookahead=0s
+  if [ $((seed % 2)) = 1 ]; then lookahead=20s; fi
   s="$work/replay"
   rm -rf "$s" && mkdir -p "$s"
   "$interop" gen "$seed" "$ops" >"$s/ops"
@@ -135,7 +135,7 @@ for seed in $(seq 1 "$seeds"); do
   ok=1
   for other in rs-by-go go-by-rs; do
     if ! "$interop" compare "$s/go.jsonl" "$s/$other.jsonl" >"$s/cmp" 2>&1; then
-      ok=0; echo "FAIL replay seed $seed (ops $ops, gc lookahead $lookahead ns), $other:"; cat "$s/cmp"
+      ok=0; echo "FAIL replay seed $seed (ops $ops, gc lookahead $lookahead), $other:"; cat "$s/cmp"
     fi
   done
   if ! "$interop" compare-errors "$s/go.err" "$s/rs.err" >"$s/cmp" 2>&1; then

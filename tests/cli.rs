@@ -623,3 +623,28 @@ fn load_into_a_new_sqlite_name_makes_a_sqlite_file() {
     );
     assert!(db.is_file());
 }
+
+#[test]
+fn gc_with_lookahead_takes_a_duration_and_counts_each_record_once() {
+    let (_dir, db) = copy_of("go-v0.48.0/bulk");
+    let stats = pstore(&["stats", "--json", &db]);
+    let records =
+        serde_json::from_slice::<serde_json::Value>(&stats.stdout).unwrap()["peers_with_addrs"]
+            .as_u64()
+            .unwrap();
+    let out = pstore(&["gc", "--lookahead", "1h", "--json", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let visited = r["records_visited"].as_u64().unwrap();
+    assert!(
+        visited > 0 && visited <= records,
+        "{visited} visited of {records}"
+    );
+    let out = pstore(&["gc", "--lookahead", "an hour", &db]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
+}

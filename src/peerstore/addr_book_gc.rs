@@ -28,7 +28,7 @@ const CHUNK: usize = 256;
 /// What one GC run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
-    /// Address records looked at.
+    /// Address records looked at (each once per cycle).
     pub records_visited: usize,
     /// Records written back with fewer addresses.
     pub records_updated: usize,
@@ -83,13 +83,15 @@ impl Peerstore {
             report = self.gc_populate_lookahead()?;
         }
         let purge = self.gc_purge()?;
-        report.records_visited += purge.records_visited;
+        // The purge only visits records the lookahead pass has just indexed (it visited every
+        // record): each record counts once.
+        report.records_visited = report.records_visited.max(purge.records_visited);
+        report.records_unreadable = report.records_unreadable.max(purge.records_unreadable);
         report.records_updated += purge.records_updated;
         report.records_deleted += purge.records_deleted;
         report.addrs_removed += purge.addrs_removed;
         report.index_added += purge.index_added;
         report.index_removed += purge.index_removed;
-        report.records_unreadable += purge.records_unreadable;
         Ok(report)
     }
 

@@ -96,9 +96,10 @@ enum Command {
     Gc {
         /// The database (LevelDB directory or SQLite file).
         db: PathBuf,
-        /// Run in lookahead mode with this window, in seconds (default: purge every record).
-        #[arg(long)]
-        lookahead: Option<u64>,
+        /// Run in lookahead mode with this window: a duration such as `1h`, `90m`, `20s` (a bare
+        /// number is seconds). Default: purge every record.
+        #[arg(long, value_parser = parse_duration)]
+        lookahead: Option<Duration>,
         /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
@@ -120,9 +121,10 @@ enum Command {
         db: PathBuf,
         /// The script.
         ops: PathBuf,
-        /// GC lookahead window in nanoseconds (0: purge-store mode).
-        #[arg(long, default_value_t = 0)]
-        gc_lookahead: u64,
+        /// GC lookahead window for the script's `gc` ops: a duration such as `20s` or `1h` (a bare
+        /// number is seconds). Default 0: purge-store mode.
+        #[arg(long, value_parser = parse_duration, default_value = "0")]
+        gc_lookahead: Duration,
     },
     /// Copy every readable record of a (damaged) LevelDB database into a new database, reading
     /// the files directly, and report exactly what could not be read. Exit 1 if anything was
@@ -250,7 +252,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let ds = open_path(&db, false)?;
-            let lookahead = Duration::from_secs(lookahead.unwrap_or(0));
+            let lookahead = lookahead.unwrap_or(Duration::ZERO);
             let ps = Options::new()
                 .gc_purge_interval(Duration::ZERO)
                 .gc_lookahead_interval(lookahead)
@@ -294,8 +296,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             gc_lookahead,
         } => {
             let clock = MockClock::at_nanos(ops::START_NANOS);
-            let ps = ops::replay_options(&clock, Duration::from_nanos(gc_lookahead))
-                .open_leveldb(&db)?;
+            let ps = ops::replay_options(&clock, gc_lookahead).open_leveldb(&db)?;
             let reader = std::io::BufReader::new(
                 std::fs::File::open(&script).map_err(|e| format!("{}: {e}", script.display()))?,
             );
@@ -580,6 +581,39 @@ fn create_new(
             Default::default(),
         )?),
     })
+}
+
+/// A duration as Go writes one (`1h30m`, `20s`, `500ms`, `250us`, `10ns`), or a bare number of
+/// seconds.
+fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration (examples: 1h, 90m, 20s, 500ms, or seconds)");
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let nanos_per = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_nanos((number * nanos_per).round() as u64);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }
 
 /// "1 error", "2 errors".
