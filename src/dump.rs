@@ -8,9 +8,11 @@ use std::io::Write;
 use serde_json::{Map, Value as Json, json};
 
 use crate::codec::gob::{self, Value};
+use crate::codec::hex;
 use crate::codec::peer_key::{self, PeerKey};
-use crate::codec::record::{AddrBookRecord, hex};
+use crate::codec::record::AddrBookRecord;
 use crate::datastore::{self, Datastore, Key, Query};
+use crate::peerstore::RawPeerId;
 
 /// Errors while dumping: reading the store or writing the output.
 #[derive(Debug, thiserror::Error)]
@@ -21,23 +23,17 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// The base58btc text Go's `peer.ID.String()` gives for raw peer-ID bytes.
-pub fn peer_id_text(raw: &[u8]) -> String {
-    bs58::encode(raw).into_string()
-}
-
 /// Binary multiaddr as text, or `{"hex": ..}` when it does not parse.
-fn addr_json(addr: &[u8]) -> Json {
+pub fn addr_json(addr: &[u8]) -> Json {
     match multiaddr::Multiaddr::try_from(addr.to_vec()) {
         Ok(m) => Json::String(m.to_string()),
-        Err(_) => json!({ "hex": hex(addr) }),
+        Err(_) => json!({ "hex": hex::encode(addr) }),
     }
 }
 
 /// A metadata value as the dump shows it.
 pub fn metadata_json(raw: &[u8]) -> Json {
-    let gob_form =
-        || json!({ "type": gob::type_name(raw).unwrap_or_else(|| "?".into()), "gob": hex(raw) });
+    let gob_form = || json!({ "type": gob::type_name(raw).unwrap_or_else(|| "?".into()), "gob": hex::encode(raw) });
     let Ok(value) = Value::decode(raw) else {
         return gob_form();
     };
@@ -46,7 +42,7 @@ pub fn metadata_json(raw: &[u8]) -> Json {
         Value::Other(_) => return gob_form(),
         Value::Bool(b) => json!(b),
         Value::String(s) => json!(s),
-        Value::Bytes(b) => json!(hex(b)),
+        Value::Bytes(b) => json!(hex::encode(b)),
         Value::Strings(v) => json!(v),
         Value::Int(i) | Value::Int64(i) => json!(i),
         Value::Int8(i) => json!(i),
@@ -69,7 +65,7 @@ pub fn metadata_json(raw: &[u8]) -> Json {
 
 fn empty_peer(b32: &str, raw: &[u8]) -> Map<String, Json> {
     let mut m = Map::new();
-    m.insert("peer".into(), json!(peer_id_text(raw)));
+    m.insert("peer".into(), json!(RawPeerId::from_bytes(raw).to_string()));
     m.insert("b32".into(), json!(b32));
     m.insert("addrs".into(), json!([]));
     for k in ["certified", "pub", "priv", "protocols", "protocols_type"] {
@@ -99,15 +95,14 @@ pub fn write_dump_with(
     for entry in entries {
         let key = entry.key_lossy();
         let value = &entry.value;
-        let other = json!({ "other": { "key": key, "value": hex(value) } });
-        let segment = |k: &str, i: usize| k.split('/').nth(i).unwrap_or_default().to_owned();
+        let other = json!({ "other": { "key": key, "value": hex::encode(value) } });
+        let b32 = peer_key::peer_segment(&key).unwrap_or_default().to_owned();
         match PeerKey::parse(&key) {
             Some(PeerKey::Addrs { peer }) => {
                 let Ok(mut rec) = AddrBookRecord::decode(value) else {
                     other_lines.push(other);
                     continue;
                 };
-                let b32 = segment(&key, 3);
                 let p = peers
                     .entry(b32.clone())
                     .or_insert_with(|| empty_peer(&b32, &peer));
@@ -124,25 +119,27 @@ pub fn write_dump_with(
                 if let Some(c) = &rec.certified_record {
                     p.insert(
                         "certified".into(),
-                        json!({ "seq": c.seq, "raw": hex(&c.raw) }),
+                        json!({ "seq": c.seq, "raw": hex::encode(&c.raw) }),
                     );
                 }
             }
             Some(PeerKey::GcIndex { expiry, .. }) => {
-                gc_lines.push(json!({ "gc": { "ts": expiry, "b32": segment(&key, 5) } }));
+                gc_lines.push(json!({ "gc": { "ts": expiry, "b32": b32 } }));
             }
-            Some(PeerKey::PubKey { peer }) | Some(PeerKey::PrivKey { peer }) => {
-                let b32 = segment(&key, 3);
-                let field = segment(&key, 4);
+            Some(kind @ (PeerKey::PubKey { .. } | PeerKey::PrivKey { .. })) => {
+                let field = if matches!(kind, PeerKey::PubKey { .. }) {
+                    "pub"
+                } else {
+                    "priv"
+                };
                 let p = peers
                     .entry(b32.clone())
-                    .or_insert_with(|| empty_peer(&b32, &peer));
+                    .or_insert_with(|| empty_peer(&b32, kind.peer()));
                 if field == "pub" || private_keys {
-                    p.insert(field, json!(hex(value)));
+                    p.insert(field.into(), json!(hex::encode(value)));
                 }
             }
             Some(PeerKey::Metadata { peer, name }) => {
-                let b32 = segment(&key, 3);
                 let p = peers
                     .entry(b32.clone())
                     .or_insert_with(|| empty_peer(&b32, &peer));
@@ -215,9 +212,7 @@ fn check_key(field: &str, bytes: &[u8], peer: &[u8]) -> Result<(), String> {
 }
 
 fn unhex(s: &str, what: &str) -> Result<Vec<u8>, String> {
-    data_encoding::HEXLOWER_PERMISSIVE
-        .decode(s.as_bytes())
-        .map_err(|e| format!("{what} is not hex: {e}"))
+    hex::decode(s, what)
 }
 
 /// Reads a canonical dump (docs/dump-and-ops.md) back into the keys and values it shows. Every line is

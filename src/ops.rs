@@ -66,9 +66,7 @@ fn hex(op: &Json, name: &str) -> Result<Vec<u8>, String> {
     let s = field(op, name)?
         .as_str()
         .ok_or_else(|| format!("{name:?} is not a string"))?;
-    data_encoding::HEXLOWER_PERMISSIVE
-        .decode(s.as_bytes())
-        .map_err(|e| format!("{name:?} is not hex: {e}"))
+    crate::codec::hex::decode(s, &format!("{name:?}"))
 }
 
 /// A metadata value in the dump's form (`{"type": T, "value": V}`).
@@ -117,15 +115,11 @@ pub fn value_from_json(v: &Json) -> Result<Value, String> {
             val.and_then(Json::as_f64)
                 .ok_or("float64 value is not a number")?,
         ),
-        "[]uint8" => Value::Bytes(
-            data_encoding::HEXLOWER_PERMISSIVE
-                .decode(
-                    val.and_then(Json::as_str)
-                        .ok_or("[]uint8 value is not hex")?
-                        .as_bytes(),
-                )
-                .map_err(|e| format!("[]uint8 value is not hex: {e}"))?,
-        ),
+        "[]uint8" => Value::Bytes(crate::codec::hex::decode(
+            val.and_then(Json::as_str)
+                .ok_or("[]uint8 value is not hex")?,
+            "[]uint8 value",
+        )?),
         "[]string" => Value::Strings(
             val.and_then(Json::as_array)
                 .ok_or("[]string value is not an array")?

@@ -163,7 +163,7 @@ fn check_record(peer: &[u8], value: &[u8], problem: &mut dyn FnMut(Severity, Str
                 Severity::Error,
                 format!(
                     "address {} is not a valid multiaddr: go-libp2p fails to parse it and returns no addresses at all for this peer (kept as stored)",
-                    data_encoding::HEXLOWER.encode(&a.addr)
+                    crate::codec::hex::encode(&a.addr)
                 ),
             );
         }

@@ -62,7 +62,7 @@ fn envelopes_written_by_go_libp2p_verify() {
         let opened = SignedPeerRecord::open(&raw).unwrap();
         assert_eq!(Some(opened.record.seq), v["certified"]["seq"].as_u64());
         assert_eq!(
-            pstoreds::dump::peer_id_text(&opened.record.peer_id),
+            pstoreds::peerstore::RawPeerId::from_bytes(opened.record.peer_id.clone()).to_string(),
             v["peer"]
         );
         seen += 1;

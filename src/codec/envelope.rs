@@ -183,7 +183,7 @@ impl SignedPeerRecord {
         if envelope.payload_type != PEER_RECORD_PAYLOAD_TYPE {
             return Err(Error::Envelope(format!(
                 "payload type {} is not a peer record",
-                super::record::hex(&envelope.payload_type)
+                super::hex::encode(&envelope.payload_type)
             )));
         }
         envelope.verify(PEER_RECORD_DOMAIN)?;

@@ -4,7 +4,8 @@
 //! - [`record`]: the `AddrBookRecord` protobuf, unknown fields kept;
 //! - [`crypto`]: libp2p crypto key protobufs, kept as raw bytes and parsed lazily;
 //! - [`envelope`]: signed envelopes and peer records;
-//! - [`gob`]: Go gob interface values (metadata and protocols).
+//! - [`gob`]: Go gob interface values (metadata and protocols);
+//! - [`hex`]: bytes as text in dumps, scripts and messages.
 //!
 //! Decoders never panic; they return [`Error`]. The layer that knows which datastore key a value
 //! came from attaches it with [`Error::at`].
@@ -12,6 +13,7 @@
 pub mod crypto;
 pub mod envelope;
 pub mod gob;
+pub mod hex;
 pub mod peer_key;
 pub mod record;
 mod wire;

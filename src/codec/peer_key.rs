@@ -22,6 +22,18 @@ pub fn decode_segment(segment: &str) -> Result<Vec<u8>> {
         })
 }
 
+/// The peer's key segment as it is written in `key` (any of the `/peers/...` shapes), without
+/// decoding it.
+pub fn peer_segment(key: &str) -> Option<&str> {
+    let mut segs = key.strip_prefix("/peers/")?.split('/');
+    match (segs.next()?, segs.next()?) {
+        ("addrs", p) => Some(p),
+        ("gc", "addrs") => segs.nth(1),
+        ("keys" | "metadata", p) => Some(p),
+        _ => None,
+    }
+}
+
 /// `/peers/addrs`: the address book.
 pub const ADDRS: &str = "/peers/addrs";
 /// `/peers/gc/addrs`: the GC lookahead index.
@@ -131,6 +143,20 @@ impl PeerKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peer_segment_of_every_key_shape() {
+        for (key, seg) in [
+            ("/peers/addrs/MZXW6", Some("MZXW6")),
+            ("/peers/gc/addrs/1700000000/MZXW6", Some("MZXW6")),
+            ("/peers/keys/mzxw6/pub", Some("mzxw6")),
+            ("/peers/metadata/MZXW6/AgentVersion", Some("MZXW6")),
+            ("/peers/other/MZXW6", None),
+            ("/elsewhere/addrs/MZXW6", None),
+        ] {
+            assert_eq!(peer_segment(key), seg, "{key}");
+        }
+    }
 
     #[test]
     fn format_vectors() {

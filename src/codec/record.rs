@@ -150,18 +150,12 @@ impl CertifiedRecord {
     }
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
-    data_encoding::HEXLOWER.encode(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        data_encoding::HEXLOWER
-            .decode(s.replace([' ', '|'], "").as_bytes())
-            .unwrap()
+        crate::codec::hex::decode(&s.replace([' ', '|'], ""), "vector").unwrap()
     }
 
     /// the format's vector (docs/format.md): peer `12 20` + 32 x `01`, one address `/ip4/1.2.3.4/tcp/1`,

@@ -7,7 +7,7 @@
 
 use multiaddr::{Multiaddr, Protocol};
 
-use super::clock::expiry;
+use super::clock::{expiry, unix_seconds};
 use super::{Error, Peerstore, RawPeerId, Result, Ttl};
 use crate::codec::envelope::SignedPeerRecord;
 use crate::codec::peer_key;
@@ -273,7 +273,7 @@ impl Peerstore {
         mode: TtlMode,
     ) -> Vec<Vec<u8>> {
         let now = self.now_nanos();
-        let now_unix = now.div_euclid(1_000_000_000);
+        let now_unix = unix_seconds(now);
         clean(rec, now_unix, false);
         let new_exp = expiry(now, ttl.0);
         let mut added = Vec::new();
@@ -362,7 +362,7 @@ impl Peerstore {
             return Ok(());
         };
         let now = self.now_nanos();
-        let now_unix = now.div_euclid(1_000_000_000);
+        let now_unix = unix_seconds(now);
         clean(&mut rec, now_unix, false);
         let new_exp = expiry(now, new_ttl.0);
         let mut dirty = false;
@@ -439,16 +439,16 @@ impl Peerstore {
     /// Every peer with an address record (expired but not yet collected ones included).
     pub fn peers_with_addrs(&self) -> Result<Vec<RawPeerId>> {
         self.check_open()?;
-        self.peers_under(&Key::new(peer_key::ADDRS), 3)
+        self.peers_under(&Key::new(peer_key::ADDRS))
     }
 
-    /// Decodes the peer segment (path segment `index`, counting from 0 at `peers`) of every key
-    /// under `prefix`, skipping keys whose segment is not base32 (as Go does).
-    pub(crate) fn peers_under(&self, prefix: &Key, index: usize) -> Result<Vec<RawPeerId>> {
+    /// Decodes the peer segment of every key under `prefix`, skipping keys whose segment is not
+    /// base32 (as Go does).
+    pub(crate) fn peers_under(&self, prefix: &Key) -> Result<Vec<RawPeerId>> {
         let mut out: Vec<RawPeerId> = Vec::new();
         for e in self.inner.ds.query(&Query::keys(prefix.clone()))? {
             let key = e.key_lossy();
-            let Some(seg) = key.split('/').nth(index) else {
+            let Some(seg) = peer_key::peer_segment(&key) else {
                 continue;
             };
             match peer_key::decode_segment(seg) {

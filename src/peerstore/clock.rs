@@ -10,8 +10,13 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 
     /// Unix seconds, rounded down (Go's `time.Unix()`).
     fn now_unix(&self) -> i64 {
-        self.now_nanos().div_euclid(1_000_000_000)
+        unix_seconds(self.now_nanos())
     }
+}
+
+/// Unix nanoseconds to unix seconds, rounded down (Go's `time.Unix()`).
+pub fn unix_seconds(nanos: i64) -> i64 {
+    nanos.div_euclid(1_000_000_000)
 }
 
 /// The system clock.

@@ -114,7 +114,7 @@ impl Peerstore {
     /// Every peer with a public or a private key stored.
     pub fn peers_with_keys(&self) -> Result<Vec<RawPeerId>> {
         self.check_open()?;
-        let mut peers = self.peers_under(&Key::new(peer_key::KEYS), 3)?;
+        let mut peers = self.peers_under(&Key::new(peer_key::KEYS))?;
         peers.sort();
         peers.dedup();
         Ok(peers)

@@ -356,7 +356,7 @@ fn print_peers(v: &view::DbView, now: i64, json: bool) -> Result<()> {
         writeln!(
             o,
             "{:<54} {:>5} {:>7} {:>6} {:>9}  {:<9} {}",
-            dump::peer_id_text(peer),
+            pstoreds::peerstore::RawPeerId::from_bytes(peer.as_slice()).to_string(),
             pv.addrs(),
             pv.expired(now),
             pv.signed_seq()

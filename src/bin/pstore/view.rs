@@ -10,7 +10,7 @@ use pstoreds::codec::peer_key::{self, PeerKey};
 use pstoreds::codec::record::AddrBookRecord;
 use pstoreds::datastore::{Datastore, Key, Query};
 use pstoreds::dump;
-use pstoreds::peerstore::RawPeerId;
+use pstoreds::peerstore::{RawPeerId, Ttl};
 use serde_json::{Value as Json, json};
 
 use crate::Result;
@@ -69,7 +69,7 @@ pub fn load(ds: &dyn Datastore, only: Option<&[u8]>) -> Result<DbView> {
             view.gc_entries += 1;
             continue;
         }
-        let seg = key.split('/').nth(3).unwrap_or_default().to_owned();
+        let seg = peer_key::peer_segment(&key).unwrap_or_default().to_owned();
         let pv = view
             .peers
             .entry(kind.peer().to_vec())
@@ -149,7 +149,7 @@ impl PeerView {
 
     /// The row `peers` prints.
     pub fn summary_json(&self, peer: &[u8], now: i64) -> Json {
-        json!({"peer": dump::peer_id_text(peer), "b32": self.b32, "addrs": self.addrs(), "expired": self.expired(now),
+        json!({"peer": RawPeerId::from_bytes(peer).to_string(), "b32": self.b32, "addrs": self.addrs(), "expired": self.expired(now),
                "signed_seq": self.signed_seq(), "protocols": self.protocols.as_ref().map(Vec::len),
                "agent": self.agent(), "pub_key": self.pub_key.is_some(), "priv_key": self.priv_key.is_some(),
                "problems": self.problems})
@@ -179,10 +179,10 @@ pub fn parse_peer(text: &str) -> Result<RawPeerId> {
 
 /// "expires in 59m", "expired 3m ago", "permanent", "connected".
 pub fn describe_expiry(expiry: i64, ttl: i64, now: i64) -> String {
-    if ttl == i64::MAX {
+    if ttl == Ttl::PERMANENT.0 {
         return "permanent".into();
     }
-    if ttl == i64::MAX - 1 {
+    if ttl == Ttl::CONNECTED.0 {
         return "connected".into();
     }
     let d = expiry - now;
@@ -206,10 +206,7 @@ pub fn peer_json(peer: &[u8], pv: &PeerView, now: i64) -> Json {
         .iter()
         .flat_map(|r| r.addrs.iter())
         .map(|a| {
-            let text = multiaddr::Multiaddr::try_from(a.addr.clone())
-                .map(|m| Json::String(m.to_string()))
-                .unwrap_or_else(|_| json!({"hex": data_encoding::HEXLOWER.encode(&a.addr)}));
-            json!({"addr": text, "expiry": a.expiry, "ttl": a.ttl, "expired": a.expiry <= now,
+            json!({"addr": dump::addr_json(&a.addr), "expiry": a.expiry, "ttl": a.ttl, "expired": a.expiry <= now,
                    "state": describe_expiry(a.expiry, a.ttl, now)})
         })
         .collect();
@@ -231,7 +228,7 @@ pub fn peer_json(peer: &[u8], pv: &PeerView, now: i64) -> Json {
         .iter()
         .map(|(k, v)| (k.clone(), dump::metadata_json(v)))
         .collect();
-    json!({"peer": dump::peer_id_text(peer), "b32": pv.b32, "addrs": addrs, "signed_record": signed,
+    json!({"peer": RawPeerId::from_bytes(peer).to_string(), "b32": pv.b32, "addrs": addrs, "signed_record": signed,
            "pub": key_json(&pv.pub_key), "priv": key_json(&pv.priv_key), "protocols": pv.protocols,
            "metadata": metadata, "problems": pv.problems})
 }
