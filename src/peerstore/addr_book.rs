@@ -88,18 +88,7 @@ impl Peerstore {
                 return Ok(rec.clone());
             }
         }
-        let key = peer_key::addrs_key(peer);
-        let rec = match self.inner.ds.get(&key)? {
-            None => None,
-            Some(bytes) => {
-                Some(
-                    AddrBookRecord::decode(&bytes).map_err(|source| Error::Corrupt {
-                        key: key.to_string(),
-                        source,
-                    })?,
-                )
-            }
-        };
+        let rec = self.read_decoded(&peer_key::addrs_key(peer), AddrBookRecord::decode)?;
         self.cache_put(peer, rec.clone());
         Ok(rec)
     }
@@ -531,10 +520,7 @@ impl Peerstore {
         match rec.certified_record {
             Some(c) if !c.raw.is_empty() && !rec.addrs.is_empty() => SignedPeerRecord::open(&c.raw)
                 .map(Some)
-                .map_err(|source| Error::Corrupt {
-                    key: peer_key::addrs_key(peer.as_bytes()).to_string(),
-                    source,
-                }),
+                .map_err(|source| Error::corrupt(&peer_key::addrs_key(peer.as_bytes()), source)),
             _ => Ok(None),
         }
     }

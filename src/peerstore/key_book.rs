@@ -29,15 +29,7 @@ pub(crate) fn pub_key_entry(peer: &RawPeerId, raw: &[u8]) -> Result<(Key, Vec<u8
 
 impl Peerstore {
     fn read_key(&self, key: &Key) -> Result<Option<StoredKey>> {
-        match self.inner.ds.get(key)? {
-            None => Ok(None),
-            Some(bytes) => StoredKey::decode(&bytes)
-                .map(Some)
-                .map_err(|source| Error::Corrupt {
-                    key: key.to_string(),
-                    source,
-                }),
-        }
+        self.read_decoded(key, StoredKey::decode)
     }
 
     /// The peer's public key. When none is stored but the peer ID embeds one (identity

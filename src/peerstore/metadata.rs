@@ -32,16 +32,7 @@ impl Peerstore {
     pub fn get(&self, peer: impl Into<RawPeerId>, name: &str) -> Result<Option<Value>> {
         let peer = peer.into();
         self.check_open()?;
-        let key = metadata_key(&peer, name)?;
-        match self.inner.ds.get(&key)? {
-            None => Ok(None),
-            Some(bytes) => Value::decode(&bytes)
-                .map(Some)
-                .map_err(|source| Error::Corrupt {
-                    key: key.to_string(),
-                    source,
-                }),
-        }
+        self.read_decoded(&metadata_key(&peer, name)?, Value::decode)
     }
 
     /// Stores `value` under `name`, gob-encoded as go-libp2p writes it.

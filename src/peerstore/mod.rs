@@ -89,6 +89,16 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The value stored at `key` does not decode.
+    pub(crate) fn corrupt(key: &datastore::Key, source: codec::Error) -> Error {
+        Error::Corrupt {
+            key: key.to_string(),
+            source,
+        }
+    }
+}
+
 const STRIPES: usize = 256;
 
 /// A peerstore over a datastore. Cheap to clone (all clones share one store); `Send + Sync`.
@@ -124,6 +134,21 @@ pub(crate) struct Inner {
 }
 
 impl Peerstore {
+    /// Reads `key` and decodes it with `decode`; a value that does not decode is
+    /// [`Error::Corrupt`], naming the key. The one reader every book uses.
+    pub(crate) fn read_decoded<T>(
+        &self,
+        key: &datastore::Key,
+        decode: impl FnOnce(&[u8]) -> codec::Result<T>,
+    ) -> Result<Option<T>> {
+        match self.inner.ds.get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode(&bytes)
+                .map(Some)
+                .map_err(|source| Error::corrupt(key, source)),
+        }
+    }
+
     pub(crate) fn from_parts(ds: Arc<dyn Datastore>, opts: Options) -> Result<Peerstore> {
         opts.validate()?;
         let cache = match opts.cache_size {

@@ -14,21 +14,14 @@ impl Peerstore {
 
     /// The stored protocols (sorted). Call with the peer locked.
     fn load_protocols(&self, peer: &RawPeerId) -> Result<Vec<String>> {
-        let key = self.protocols_key(peer);
-        match self.inner.ds.get(&key)? {
-            None => Ok(Vec::new()),
-            Some(bytes) => {
-                let mut p = gob::decode_protocols(&bytes)
-                    .map_err(|source| Error::Corrupt {
-                        key: key.to_string(),
-                        source,
-                    })?
-                    .protocols;
-                p.sort();
-                p.dedup();
-                Ok(p)
-            }
-        }
+        let Some(decoded) = self.read_decoded(&self.protocols_key(peer), gob::decode_protocols)?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut p = decoded.protocols;
+        p.sort();
+        p.dedup();
+        Ok(p)
     }
 
     /// Writes the map (the encoder sorts and de-duplicates).
