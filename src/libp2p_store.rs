@@ -94,9 +94,7 @@ impl PersistentStore {
             std::thread::Builder::new()
                 .name("pstoreds-writer".into())
                 .spawn(move || writer(ps, rx, shared))
-                .map_err(|e| {
-                    crate::peerstore::Error::Options(format!("cannot start the writer thread: {e}"))
-                })?
+                .map_err(crate::peerstore::Error::WriterThread)?
         };
         Ok(PersistentStore {
             ps,

@@ -8,7 +8,7 @@
 //! - [`hex`]: bytes as text in dumps, scripts and messages.
 //!
 //! Decoders never panic; they return [`Error`]. The layer that knows which datastore key a value
-//! came from attaches it with [`Error::at`].
+//! came from names it (the peerstore's `Error::Corrupt`, `pstore verify`).
 
 pub mod crypto;
 pub mod envelope;
@@ -37,22 +37,6 @@ pub enum Error {
     Envelope(String),
     #[error("the envelope's signature does not verify")]
     BadSignature,
-    #[error("{key}: {source}")]
-    At {
-        key: String,
-        #[source]
-        source: Box<Error>,
-    },
-}
-
-impl Error {
-    /// Names the datastore key (or other location) the bad value was found at.
-    pub fn at(self, key: impl std::fmt::Display) -> Error {
-        Error::At {
-            key: key.to_string(),
-            source: Box::new(self),
-        }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

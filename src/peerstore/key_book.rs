@@ -11,14 +11,15 @@ use crate::datastore::{Batch, Key};
 /// The key and value that store `raw` as the peer's public key, refused if it is not the
 /// peer's key.
 pub(crate) fn pub_key_entry(peer: &RawPeerId, raw: &[u8]) -> Result<(Key, Vec<u8>)> {
-    let stored = StoredKey::decode(raw).map_err(|e| Error::Invalid {
+    let stored = StoredKey::decode(raw).map_err(|e| Error::BadKey {
         peer: peer.to_string(),
-        reason: format!("public key: {e}"),
+        which: "public",
+        source: Box::new(e),
     })?;
     if stored.peer_id_bytes() != peer.as_bytes() {
-        return Err(Error::Invalid {
+        return Err(Error::KeyMismatch {
             peer: peer.to_string(),
-            reason: "ID does not match PublicKey".into(),
+            which: "public",
         });
     }
     Ok((
@@ -75,9 +76,10 @@ impl Peerstore {
     /// cannot encode RSA private keys: store those with [`Peerstore::add_priv_key_bytes`].
     pub fn add_priv_key(&self, peer: impl Into<RawPeerId>, key: &Keypair) -> Result<()> {
         let peer = peer.into();
-        let raw = key.to_protobuf_encoding().map_err(|e| Error::Invalid {
+        let raw = key.to_protobuf_encoding().map_err(|e| Error::BadKey {
             peer: peer.to_string(),
-            reason: format!("private key cannot be encoded: {e}"),
+            which: "private",
+            source: Box::new(e),
         })?;
         self.add_priv_key_bytes(peer, &raw)
     }
@@ -86,16 +88,18 @@ impl Peerstore {
     pub fn add_priv_key_bytes(&self, peer: impl Into<RawPeerId>, raw: &[u8]) -> Result<()> {
         let peer = peer.into();
         self.check_open()?;
-        let invalid = |reason: String| Error::Invalid {
+        let unusable = |e: crate::codec::Error| Error::BadKey {
             peer: peer.to_string(),
-            reason,
+            which: "private",
+            source: Box::new(e),
         };
-        let stored = StoredKey::decode(raw).map_err(|e| invalid(format!("private key: {e}")))?;
-        let owner = stored
-            .private_peer_id_bytes()
-            .map_err(|e| invalid(e.to_string()))?;
+        let stored = StoredKey::decode(raw).map_err(unusable)?;
+        let owner = stored.private_peer_id_bytes().map_err(unusable)?;
         if owner != peer.as_bytes() {
-            return Err(invalid("ID does not match PrivateKey".into()));
+            return Err(Error::KeyMismatch {
+                peer: peer.to_string(),
+                which: "private",
+            });
         }
         self.inner
             .ds

@@ -6,9 +6,10 @@ use crate::codec::peer_key;
 use crate::datastore::{Batch, Query};
 
 fn metadata_key(peer: &RawPeerId, name: &str) -> Result<crate::datastore::Key> {
-    peer_key::metadata_key(peer.as_bytes(), name).map_err(|e| Error::Invalid {
+    peer_key::metadata_key(peer.as_bytes(), name).map_err(|source| Error::BadMetadata {
         peer: peer.to_string(),
-        reason: e.to_string(),
+        name: name.to_owned(),
+        source,
     })
 }
 
@@ -19,9 +20,10 @@ pub(crate) fn metadata_entry(
     value: &Value,
 ) -> Result<(crate::datastore::Key, Vec<u8>)> {
     let key = metadata_key(peer, name)?;
-    let bytes = value.encode().map_err(|e| Error::Invalid {
+    let bytes = value.encode().map_err(|source| Error::BadMetadata {
         peer: peer.to_string(),
-        reason: format!("metadata {name:?}: {e}"),
+        name: name.to_owned(),
+        source,
     })?;
     Ok((key, bytes))
 }

@@ -59,30 +59,65 @@ use crate::datastore::{self, Datastore};
 /// What a peerstore operation can fail with. Every variant names the peer or key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The storage underneath failed (see [`datastore::Error`]: damage, a failed write, a lock).
     #[error(transparent)]
     Datastore(#[from] datastore::Error),
+    /// A stored value does not decode; it is left as it is (`pstore verify` lists such values).
     #[error("stored value at {key} does not decode: {source}")]
     Corrupt {
         key: String,
         #[source]
         source: codec::Error,
     },
-    #[error("peer {peer}: {reason}")]
-    Invalid { peer: String, reason: String },
+    /// A key given to the key book does not decode, or (a `Keypair`) cannot be encoded.
+    #[error("peer {peer}: the {which} key is unusable: {source}")]
+    BadKey {
+        peer: String,
+        /// `"public"` or `"private"`.
+        which: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A key given for a peer whose ID it does not match (go-libp2p: "ID does not match").
+    #[error("peer {peer}: ID does not match the {which} key")]
+    KeyMismatch {
+        peer: String,
+        /// `"public"` or `"private"`.
+        which: &'static str,
+    },
+    /// A metadata name that would leave the peer's folder (`a/b`, `..`), or a value that
+    /// cannot be gob-encoded.
+    #[error("peer {peer}: metadata {name:?}: {source}")]
+    BadMetadata {
+        peer: String,
+        name: String,
+        #[source]
+        source: codec::Error,
+    },
+    /// A signed peer record that does not verify, or is for another peer.
     #[error("peer {peer}: the signed peer record is refused: {source}")]
     PeerRecord {
         peer: String,
         #[source]
         source: codec::Error,
     },
-    #[error("peer {peer}: too many protocols ({count} > {max})")]
+    /// More protocols than `Options::max_protocols` allows (counted before de-duplication, as
+    /// go-libp2p counts).
+    #[error(
+        "peer {peer}: too many protocols ({count} > {max}; raise Options::max_protocols to allow more)"
+    )]
     TooManyProtocols {
         peer: String,
         count: usize,
         max: usize,
     },
+    /// Options that contradict each other or cannot be honoured (the message says which).
     #[error("invalid options: {0}")]
     Options(String),
+    /// The rust-libp2p store's writer thread could not be started.
+    #[error("cannot start the writer thread: {0}")]
+    WriterThread(#[source] std::io::Error),
+    /// The peerstore was closed.
     #[error("the peerstore is closed")]
     Closed,
 }
