@@ -352,3 +352,18 @@ fn leveldb_compaction_drops_overwritten_versions_after_reads() {
     ds.put(&k("/peers/addrs/P000"), &value).unwrap();
     assert!(ds.maintain().unwrap());
 }
+
+/// Errors keep their cause: an open that the OS refuses carries the `io::Error` as its source.
+#[test]
+fn leveldb_errors_carry_their_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = LevelDbDatastore::open(file.join("db"), LevelDbOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Open { .. }), "{err}");
+    let source = std::error::Error::source(&err).expect("a cause");
+    assert!(
+        source.downcast_ref::<std::io::Error>().is_some(),
+        "{source:?}"
+    );
+}

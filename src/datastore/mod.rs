@@ -37,14 +37,34 @@ pub enum Error {
     Locked { path: PathBuf },
     #[error("no database at {path}: {reason}")]
     NotFound { path: PathBuf, reason: String },
-    #[error("cannot open the database at {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
-    #[error("reading key {key}: {reason}")]
-    Read { key: String, reason: String },
-    #[error("writing {what}: {reason}")]
-    Write { what: String, reason: String },
-    #[error("querying prefix {prefix}: {reason}")]
-    Query { prefix: String, reason: String },
+    /// The database could not be opened; the cause is the engine's, SQLite's or the OS's error.
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: Cause,
+    },
+    /// Reading a key failed (not: the key is absent, which is `Ok(None)`).
+    #[error("reading {key}: {source}")]
+    Read {
+        key: String,
+        #[source]
+        source: Cause,
+    },
+    /// A put, delete, batch, compaction or close failed; `what` names the key or the batch.
+    #[error("writing {what}: {source}")]
+    Write {
+        what: String,
+        #[source]
+        source: Cause,
+    },
+    /// A prefix query failed.
+    #[error("querying prefix {prefix}: {source}")]
+    Query {
+        prefix: String,
+        #[source]
+        source: Cause,
+    },
     #[error("invalid datastore key {key:?}: {reason}")]
     InvalidKey { key: String, reason: &'static str },
     #[error("the datastore is closed")]
@@ -66,6 +86,10 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The underlying error an [`Error`] carries as its source: the LevelDB engine's status,
+/// SQLite's error, or the operating system's.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Whether each write reaches the disk (fsync) before it returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -45,7 +45,7 @@ impl SqliteDatastore {
         let path = path.as_ref().to_path_buf();
         let open_err = |e: rusqlite::Error| Error::Open {
             path: path.clone(),
-            reason: e.to_string(),
+            source: e.into(),
         };
         if !options.create_if_missing && !path.is_file() {
             return Err(Error::NotFound {
@@ -87,11 +87,11 @@ impl SqliteDatastore {
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-        err: impl FnOnce(String) -> Error,
+        err: impl FnOnce(super::Cause) -> Error,
     ) -> Result<T> {
         let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let conn = guard.as_mut().ok_or(Error::Closed)?;
-        f(conn).map_err(|e| err(e.to_string()))
+        f(conn).map_err(|e| err(e.into()))
     }
 }
 
@@ -115,9 +115,9 @@ impl Datastore for SqliteDatastore {
                     .query_row(params![key.as_bytes()], |r| r.get(0))
                     .optional()
             },
-            |reason| Error::Read {
+            |source| Error::Read {
                 key: key.to_string(),
-                reason,
+                source,
             },
         )
     }
@@ -153,9 +153,9 @@ impl Datastore for SqliteDatastore {
                         .collect(),
                 }
             },
-            |reason| Error::Query {
+            |source| Error::Query {
                 prefix: query.prefix.to_string(),
-                reason,
+                source,
             },
         )
     }
@@ -181,7 +181,7 @@ impl Datastore for SqliteDatastore {
                 }
                 tx.commit()
             },
-            |reason| Error::Write { what, reason },
+            |source| Error::Write { what, source },
         )
     }
 
@@ -191,7 +191,7 @@ impl Datastore for SqliteDatastore {
             None => Ok(()),
             Some(conn) => conn.close().map_err(|(_, e)| Error::Write {
                 what: format!("closing {}", self.path.display()),
-                reason: e.to_string(),
+                source: e.into(),
             }),
         }
     }

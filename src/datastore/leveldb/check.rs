@@ -234,7 +234,7 @@ pub fn preflight(path: &Path) -> Result<Preflight> {
     let (manifest, _) = read_manifest(&manifest_file).map_err(|p| damaged(path, p))?;
     let files = list_files(path).map_err(|e| Error::Open {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     if let Some(problem) = missing_files(&manifest, &files).into_iter().next() {
         return Err(damaged(path, problem));
@@ -503,7 +503,7 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
     let mut report = SalvageReport::default();
     let files = list_files(src).map_err(|e| Error::Open {
         path: src.to_path_buf(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     let manifest = match current_manifest(src).and_then(|m| read_manifest(&m)) {
         Ok((m, _)) => Some(m),
@@ -546,7 +546,7 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
         report.tables += 1;
         let bytes = fs::read(file).map_err(|e| Error::Open {
             path: file.clone(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         let scan = table::scan(&bytes);
         let mut malformed = 0;
@@ -583,7 +583,7 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
         report.journals += 1;
         let bytes = fs::read(file).map_err(|e| Error::Open {
             path: file.clone(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         let scan = logfile::scan(&bytes);
         for bad in &scan.bad {

@@ -132,7 +132,7 @@ impl LevelDbDatastore {
                     .create(&path)
                     .map_err(|e| Error::Open {
                         path: path.clone(),
-                        reason: format!("creating the directory: {e}"),
+                        source: e.into(),
                     })?;
             }
             check::DirState::Missing => {
@@ -200,9 +200,9 @@ impl LevelDbDatastore {
         let closed = run_engine(&engine.io, || engine.db.close());
         drop(engine);
         let reopened = closed
-            .map_err(|reason| Error::Write {
+            .map_err(|status| Error::Write {
                 what: what(),
-                reason,
+                source: status.into(),
             })
             .and_then(|()| open_engine(&self.path, &self.options));
         let mut engine = match reopened {
@@ -218,9 +218,9 @@ impl LevelDbDatastore {
         });
         *guard = Some(engine);
         self.writes.store(0, Ordering::SeqCst);
-        compacted.map_err(|reason| Error::Write {
+        compacted.map_err(|status| Error::Write {
             what: what(),
-            reason,
+            source: status.into(),
         })
     }
 
@@ -270,22 +270,21 @@ impl LevelDbDatastore {
                 damage,
             });
         }
-        result.map_err(|reason| Error::Read {
+        result.map_err(|status| Error::Read {
             key: what(),
-            reason,
+            source: status.into(),
         })
     }
 }
 
 /// Runs engine code: a panic is caught (and kept off the terminal) and becomes an error naming
-/// the file the engine was working on; an engine error is returned as text.
+/// the damage the env saw, if any; an engine error comes back as the engine's status.
 fn run_engine<T>(
     io: &IoState,
     f: impl FnOnce() -> std::result::Result<T, Status>,
-) -> std::result::Result<T, String> {
+) -> std::result::Result<T, Status> {
     match quiet::catch(f) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(status)) => Err(status.err),
+        Ok(result) => result,
         Err(panic) => {
             // The engine's state is unknown: nothing more may be written through it.
             let reason = format!(
@@ -293,8 +292,7 @@ fn run_engine<T>(
                 io.last_damage()
                     .map_or_else(String::new, |d| format!("; damage seen: {d}"))
             );
-            io.fail(reason.clone());
-            Err(reason)
+            Err(io.fail(reason))
         }
     }
 }
@@ -338,7 +336,7 @@ fn open_engine(path: &Path, options: &LevelDbOptions) -> Result<Engine> {
         }),
         Ok(Err(status)) => Err(Error::Open {
             path: path.to_path_buf(),
-            reason: status.err,
+            source: status.into(),
         }),
         Err(panic) => Err(Error::Damaged {
             path: path.to_path_buf(),
@@ -423,12 +421,12 @@ impl Datastore for LevelDbDatastore {
             // Always flushed to the OS (a killed process loses nothing); the env syncs the
             // journal on that flush when the policy is Always.
             let written = run_engine(&engine.io, || engine.db.write(wb, true));
-            if let Err(reason) = written {
+            if let Err(status) = written {
                 // Whatever failed, nothing more is acknowledged until the database is reopened.
-                engine.io.fail(reason.clone());
+                engine.io.fail(status.err.clone());
                 return Err(Error::Write {
                     what: batch.describe(),
-                    reason,
+                    source: status.into(),
                 });
             }
         }
@@ -463,9 +461,9 @@ impl Datastore for LevelDbDatastore {
         match (failure, closed) {
             (Some(failed), _) => Err(self.failed(failed)),
             (None, Ok(())) => Ok(()),
-            (None, Err(reason)) => Err(Error::Write {
+            (None, Err(status)) => Err(Error::Write {
                 what: format!("closing {}", self.path.display()),
-                reason,
+                source: status.into(),
             }),
         }
     }
