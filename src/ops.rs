@@ -135,13 +135,37 @@ pub fn value_from_json(v: &Json) -> Result<Value, String> {
     })
 }
 
+/// Why an op failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// The line is not a well-formed op: not JSON, a field missing or of the wrong type, an
+    /// unknown op name. The text says which.
+    #[error("{0}")]
+    Malformed(String),
+    /// The peerstore refused or failed the op (as go-libp2p would, for the same op).
+    #[error(transparent)]
+    Peerstore(#[from] crate::peerstore::Error),
+}
+
+impl From<String> for OpError {
+    fn from(text: String) -> OpError {
+        OpError::Malformed(text)
+    }
+}
+
+impl From<&str> for OpError {
+    fn from(text: &str) -> OpError {
+        OpError::Malformed(text.to_owned())
+    }
+}
+
 /// Applies one op. The clock is set from `now` first, when the op has one.
-pub fn apply_op(ps: &Peerstore, clock: &MockClock, op: &Json) -> Result<(), String> {
+pub fn apply_op(ps: &Peerstore, clock: &MockClock, op: &Json) -> Result<(), OpError> {
     if let Some(now) = op.get("now") {
         clock.set_nanos(now.as_i64().ok_or("\"now\" is not an integer")?);
     }
     let name = field(op, "op")?.as_str().ok_or("\"op\" is not a string")?;
-    let e = |e: crate::peerstore::Error| e.to_string();
+    let e = OpError::Peerstore;
     match name {
         "add_addrs" => ps
             .add_addrs(peer(op)?, &addrs(op)?, Ttl(int(op, "ttl")?))
@@ -187,7 +211,7 @@ pub fn apply_op(ps: &Peerstore, clock: &MockClock, op: &Json) -> Result<(), Stri
             ps.gc_populate_lookahead().map_err(e)?;
             ps.gc_purge().map(drop).map_err(e)
         }
-        other => Err(format!("unknown op {other:?}")),
+        other => Err(OpError::Malformed(format!("unknown op {other:?}"))),
     }
 }
 
@@ -206,11 +230,15 @@ pub fn apply_script(
             continue;
         }
         let result = serde_json::from_str::<Json>(&line)
-            .map_err(|e| format!("not JSON: {e}"))
+            .map_err(|e| OpError::Malformed(format!("not JSON: {e}")))
             .and_then(|op| apply_op(ps, clock, &op));
         if let Err(err) = result {
             failed += 1;
-            writeln!(errors, "{}", json!({ "line": i + 1, "error": err }))?;
+            writeln!(
+                errors,
+                "{}",
+                json!({ "line": i + 1, "error": err.to_string() })
+            )?;
         }
     }
     Ok(failed)
