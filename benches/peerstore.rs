@@ -1,4 +1,5 @@
-//! The benchmark shapes of go-libp2p's peerstore suite (docs/tests.md), on LevelDB (fsync off: this measures the peerstore, not the
+//! The benchmark shapes of go-libp2p's peerstore suite (docs/tests.md), on LevelDB (fsync off:
+//! this measures the peerstore, not the
 //! disk) and memory, with the ARC cache on and off, plus the raw datastore put/get underneath,
 //! so the peerstore's overhead over its engine is visible. `cargo bench --bench peerstore`.
 
@@ -193,7 +194,10 @@ fn synced_benches(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(20);
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
     targets = synced_benches, datastore_benches, peerstore_benches, key_book_benches
 }
 criterion_main!(benches);

@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --example persistent_node --features libp2p -- listen
 //!   listening on /ip4/127.0.0.1/tcp/41234/p2p/12D3KooW...
-//! cargo run --example persistent_node --features libp2p -- dial ./dialer-db /ip4/127.0.0.1/tcp/41234/p2p/12D3KooW...
+//! cargo run --example persistent_node --features libp2p -- dial ./dialer-db
+//! /ip4/127.0.0.1/tcp/41234/p2p/12D3KooW...
 //! cargo run --example persistent_node --features libp2p -- dial ./dialer-db
 //!   reconnected to 12D3KooW... from the store
 //! ```

@@ -1,4 +1,5 @@
-//! The canonical dump (docs/dump-and-ops.md): what a peerstore database **stores**, one JSON object per
+//! The canonical dump (docs/dump-and-ops.md): what a peerstore database **stores**, one JSON
+//! object per
 //! peer, then the GC index entries, then any other key under `/peers`. The Go harness prints the
 //! same format from the same database; equal dumps are how compatibility is checked.
 
@@ -33,7 +34,10 @@ pub fn addr_json(addr: &[u8]) -> Json {
 
 /// A metadata value as the dump shows it.
 pub fn metadata_json(raw: &[u8]) -> Json {
-    let gob_form = || json!({ "type": gob::type_name(raw).unwrap_or_else(|| "?".into()), "gob": hex::encode(raw) });
+    let gob_form = || {
+        let type_name = gob::type_name(raw).unwrap_or_else(|| "?".into());
+        json!({ "type": type_name, "gob": hex::encode(raw) })
+    };
     let Ok(value) = Value::decode(raw) else {
         return gob_form();
     };
@@ -215,7 +219,8 @@ fn unhex(s: &str, what: &str) -> Result<Vec<u8>, String> {
     hex::decode(s, what)
 }
 
-/// Reads a canonical dump (docs/dump-and-ops.md) back into the keys and values it shows. Every line is
+/// Reads a canonical dump (docs/dump-and-ops.md) back into the keys and values it shows. Every
+/// line is
 /// checked before anything is returned, so a bad line means nothing is written. Protocols are
 /// written in the current `map[protocol.ID]struct {}` form.
 pub fn load_dump(reader: impl std::io::BufRead) -> Result<Loaded, LoadError> {
@@ -325,19 +330,27 @@ pub fn load_dump(reader: impl std::io::BufRead) -> Result<Loaded, LoadError> {
                 out.batch.push(Op::Put(key, bytes));
             }
         }
-        match (v.get("protocols").filter(|p| !p.is_null()), v.get("protocols_type").filter(|p| !p.is_null())) {
+        match (
+            v.get("protocols").filter(|p| !p.is_null()),
+            v.get("protocols_type").filter(|p| !p.is_null()),
+        ) {
             (Some(p), _) => {
                 let list: Vec<&str> = p
                     .as_array()
                     .ok_or_else(|| err("protocols is not an array".into()))?
                     .iter()
-                    .map(|s| s.as_str().ok_or_else(|| err("a protocol is not a string".into())))
+                    .map(|s| {
+                        s.as_str()
+                            .ok_or_else(|| err("a protocol is not a string".into()))
+                    })
                     .collect::<Result<_, _>>()?;
-                let key = peer_key::metadata_key(&peer, peer_key::PROTOCOLS).map_err(|e| err(e.to_string()))?;
+                let key = peer_key::metadata_key(&peer, peer_key::PROTOCOLS)
+                    .map_err(|e| err(e.to_string()))?;
                 out.batch.push(Op::Put(key, gob::encode_protocols(list)));
             }
             (None, Some(t)) => out.warnings.push(format!(
-                "line {n}: protocols of type {t} that did not decode are not in the dump; not restored"
+                "line {n}: protocols of type {t} that did not decode are not in the dump; not \
+                    restored"
             )),
             (None, None) => {}
         }

@@ -229,7 +229,7 @@ fn store_info(ps: &Peerstore, peer: PeerId, info: &PeerInfo) -> Result<()> {
 impl libp2p_peer_store::Store for PersistentStore {
     type Event = Event;
 
-    fn on_swarm_event(&mut self, event: &FromSwarm) {
+    fn on_swarm_event(&mut self, event: &FromSwarm<'_>) {
         match event {
             FromSwarm::NewExternalAddrOfPeer(e) => self.add(e.peer_id, e.addr, Ttl::ADDRESS),
             FromSwarm::ConnectionEstablished(e) => {

@@ -1,4 +1,5 @@
-//! Op scripts (docs/dump-and-ops.md): JSON Lines of peerstore operations, each applied through the public
+//! Op scripts (docs/dump-and-ops.md): JSON Lines of peerstore operations, each applied through the
+//! public
 //! [`Peerstore`] API at the clock time it carries. The Go harness replays the same scripts on
 //! go-libp2p; equal dumps afterwards show equal behaviour.
 

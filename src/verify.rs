@@ -8,6 +8,14 @@ use crate::codec::peer_key::{self, PeerKey};
 use crate::codec::record::AddrBookRecord;
 use crate::datastore::{self, Datastore, Key, Query};
 
+const GC_ENTRY_WITHOUT_RECORD: &str =
+    "GC index entry for a peer without an address record (the next purge drops it)";
+const PUB_KEY_OF_ANOTHER_PEER: &str = "public key does not belong to the peer of its key";
+const PRIV_KEY_OF_ANOTHER_PEER: &str = "private key does not belong to the peer of its key";
+const LEGACY_PROTOCOLS: &str = "protocols written by go-libp2p before v0.25.0 \
+    (map[string]struct {}): current go-libp2p cannot read them; any change through this crate \
+    rewrites them";
+
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -72,7 +80,9 @@ pub fn verify(
             problem(
                 Severity::Error,
                 format!(
-                    "the peer segment is not canonical base32 (upper case, no padding; {canonical} expected): go-libp2p cannot decode it and does not see this entry"
+                    "the peer segment is not canonical base32 (upper case, no padding; \
+                     {canonical} expected): go-libp2p cannot decode it and does not see this \
+                     entry"
                 ),
             );
         }
@@ -83,39 +93,55 @@ pub fn verify(
                     problem(Severity::Warning, "GC index entry with a value".into());
                 }
                 if !record_peers.contains(&peer) {
-                    problem(Severity::Warning, "GC index entry for a peer without an address record (the next purge drops it)".into());
+                    problem(Severity::Warning, GC_ENTRY_WITHOUT_RECORD.into());
                 }
             }
             PeerKey::PubKey { peer } => match StoredKey::decode(&e.value) {
-                Err(err) => problem(Severity::Error, format!("public key does not decode: {err}")),
+                Err(err) => problem(
+                    Severity::Error,
+                    format!("public key does not decode: {err}"),
+                ),
                 Ok(k) if k.peer_id_bytes() != peer => {
-                    problem(Severity::Error, "public key does not belong to the peer of its key".into())
+                    problem(Severity::Error, PUB_KEY_OF_ANOTHER_PEER.into())
                 }
                 Ok(_) => {}
             },
             PeerKey::PrivKey { peer } => match StoredKey::decode(&e.value) {
-                Err(err) => problem(Severity::Error, format!("private key does not decode: {err}")),
+                Err(err) => problem(
+                    Severity::Error,
+                    format!("private key does not decode: {err}"),
+                ),
                 Ok(k) => match k.private_peer_id_bytes() {
                     Ok(owner) if owner != peer => {
-                        problem(Severity::Error, "private key does not belong to the peer of its key".into())
+                        problem(Severity::Error, PRIV_KEY_OF_ANOTHER_PEER.into())
                     }
                     Ok(_) => {}
-                    Err(err) => problem(Severity::Warning, format!("private key cannot be checked: {err}")),
+                    Err(err) => problem(
+                        Severity::Warning,
+                        format!("private key cannot be checked: {err}"),
+                    ),
                 },
             },
-            PeerKey::Metadata { name, .. } if name == peer_key::PROTOCOLS => match gob::decode_protocols(&e.value) {
-                Err(err) => problem(Severity::Error, format!("protocols do not decode: {err}")),
-                Ok(p) if p.type_name == gob::LEGACY_PROTOCOLS_TYPE => problem(
-                    Severity::Warning,
-                    "protocols written by go-libp2p before v0.25.0 (map[string]struct {}): current go-libp2p cannot read them; any change through this crate rewrites them".into(),
-                ),
-                Ok(_) => {}
-            },
+            PeerKey::Metadata { name, .. } if name == peer_key::PROTOCOLS => {
+                match gob::decode_protocols(&e.value) {
+                    Err(err) => problem(Severity::Error, format!("protocols do not decode: {err}")),
+                    Ok(p) if p.type_name == gob::LEGACY_PROTOCOLS_TYPE => {
+                        problem(Severity::Warning, LEGACY_PROTOCOLS.into())
+                    }
+                    Ok(_) => {}
+                }
+            }
             PeerKey::Metadata { .. } => match Value::decode(&e.value) {
-                Err(err) => problem(Severity::Error, format!("metadata value does not decode: {err}")),
+                Err(err) => problem(
+                    Severity::Error,
+                    format!("metadata value does not decode: {err}"),
+                ),
                 Ok(Value::Other(o)) => problem(
                     Severity::Warning,
-                    format!("metadata of type {} (Go reads it only if that type is registered)", o.type_name.as_deref().unwrap_or("?")),
+                    format!(
+                        "metadata of type {} (Go reads it only if that type is registered)",
+                        o.type_name.as_deref().unwrap_or("?")
+                    ),
                 ),
                 Ok(_) => {}
             },
@@ -156,13 +182,16 @@ fn check_record(peer: &[u8], value: &[u8], problem: &mut dyn FnMut(Severity, Str
         if a.addr.is_empty() {
             problem(
                 Severity::Error,
-                "an address entry with empty multiaddr bytes: go-libp2p fails to parse it and returns no addresses at all for this peer".into(),
+                "an address entry with empty multiaddr bytes: go-libp2p fails to parse it and \
+                    returns no addresses at all for this peer"
+                    .into(),
             );
         } else if multiaddr::Multiaddr::try_from(a.addr.clone()).is_err() {
             problem(
                 Severity::Error,
                 format!(
-                    "address {} is not a valid multiaddr: go-libp2p fails to parse it and returns no addresses at all for this peer (kept as stored)",
+                    "address {} is not a valid multiaddr: go-libp2p fails to parse it and \
+                        returns no addresses at all for this peer (kept as stored)",
                     crate::codec::hex::encode(&a.addr)
                 ),
             );

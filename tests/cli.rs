@@ -52,11 +52,13 @@ fn apply_reports_bad_lines_by_number_and_goes_on() {
     std::fs::write(
         &script,
         format!(
-            "{{\"op\":\"add_addrs\",\"peer\":\"{peer}\",\"addrs\":[\"/ip4/1.2.3.4/tcp/1\"],\"ttl\":3600000000000}}\n\
+            "{{\"op\":\"add_addrs\",\"peer\":\"{peer}\",\"addrs\":[\"/ip4/1.2.3.4/tcp/1\"],\
+             \"ttl\":3600000000000}}\n\
              this is not json\n\
              {{\"op\":\"teleport\",\"peer\":\"{peer}\"}}\n\
              {{\"op\":\"add_addrs\",\"peer\":\"not-a-peer\",\"addrs\":[],\"ttl\":1}}\n\
-             {{\"op\":\"add_addrs\",\"peer\":\"{peer}\",\"addrs\":[\"/ip4/1.2.3.5/tcp/1\"],\"ttl\":3600000000000}}\n"
+             {{\"op\":\"add_addrs\",\"peer\":\"{peer}\",\"addrs\":[\"/ip4/1.2.3.5/tcp/1\"],\
+             \"ttl\":3600000000000}}\n"
         ),
     )
     .unwrap();
@@ -286,7 +288,12 @@ fn a_dump_loads_back_into_the_same_database() {
 fn load_refuses_a_bad_dump_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dump.jsonl");
-    std::fs::write(&file, "{\"gc\":{\"ts\":1,\"b32\":\"MZXW6\"}}\n{\"b32\":\"MZXW6\",\"addrs\":[{\"addr\":\"/nope\",\"expiry\":1,\"ttl\":1}]}\n").unwrap();
+    std::fs::write(
+        &file,
+        "{\"gc\":{\"ts\":1,\"b32\":\"MZXW6\"}}\n\
+         {\"b32\":\"MZXW6\",\"addrs\":[{\"addr\":\"/nope\",\"expiry\":1,\"ttl\":1}]}\n",
+    )
+    .unwrap();
     let db = dir.path().join("db");
     let out = pstore(&["load", db.to_str().unwrap(), file.to_str().unwrap()]);
     assert!(!out.status.success());

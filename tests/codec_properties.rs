@@ -97,15 +97,19 @@ proptest! {
         b in prop::collection::vec(any::<u8>(), 0..300),
         ss in prop::collection::vec(".{0,20}", 0..10),
     ) {
-        for v in [Value::String(s), Value::Int(i), Value::Int64(i), Value::Uint(u), Value::Uint64(u),
-                  Value::Float64(f), Value::Bytes(b), Value::Strings(ss)] {
+        for v in [
+            Value::String(s), Value::Int(i), Value::Int64(i), Value::Uint(u), Value::Uint64(u),
+            Value::Float64(f), Value::Bytes(b), Value::Strings(ss),
+        ] {
             let bytes = v.encode().unwrap();
             prop_assert_eq!(Value::decode(&bytes).unwrap(), v);
         }
     }
 
     #[test]
-    fn protocols_round_trip_sorted(ps in prop::collection::btree_set("/[a-z]{1,8}/[0-9.]{1,5}", 0..20)) {
+    fn protocols_round_trip_sorted(
+        ps in prop::collection::btree_set("/[a-z]{1,8}/[0-9.]{1,5}", 0..20),
+    ) {
         let bytes = gob::encode_protocols(ps.iter().map(String::as_str));
         let got = gob::decode_protocols(&bytes).unwrap().protocols;
         prop_assert_eq!(got, ps.into_iter().collect::<Vec<_>>());
@@ -114,7 +118,10 @@ proptest! {
     #[test]
     fn addr_records_round_trip(
         id in prop::collection::vec(any::<u8>(), 0..40),
-        addrs in prop::collection::vec((prop::collection::vec(any::<u8>(), 1..20), any::<i64>(), any::<i64>()), 0..6),
+        addrs in prop::collection::vec(
+            (prop::collection::vec(any::<u8>(), 1..20), any::<i64>(), any::<i64>()),
+            0..6,
+        ),
         cert in prop::option::of((any::<u64>(), prop::collection::vec(any::<u8>(), 0..50))),
     ) {
         let rec = AddrBookRecord {
@@ -137,7 +144,8 @@ proptest! {
             let again = AddrBookRecord::decode(&rec.encode()).unwrap();
             prop_assert_eq!(again, rec);
         }
-        let _ = StoredKey::decode(&bytes).map(|k| (k.public_key().is_ok(), k.keypair().is_ok(), k.peer_id_bytes()));
+        let _ = StoredKey::decode(&bytes)
+            .map(|k| (k.public_key().is_ok(), k.keypair().is_ok(), k.peer_id_bytes()));
         let _ = Envelope::decode(&bytes);
         let _ = SignedPeerRecord::open(&bytes);
         let _ = PeerRecord::decode(&bytes);
@@ -152,7 +160,11 @@ proptest! {
     /// Random mutations of valid gob values (the more dangerous input: valid framing, broken
     /// insides) never panic the decoder.
     #[test]
-    fn gob_decoder_survives_mutated_values(pos in any::<prop::sample::Index>(), byte in any::<u8>(), which in 0usize..3) {
+    fn gob_decoder_survives_mutated_values(
+        pos in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        which in 0usize..3,
+    ) {
         let mut bytes = match which {
             0 => gob::encode_protocols(["/a/1", "/b/2"]),
             1 => Value::Strings(vec!["x".into(), "yz".into()]).encode().unwrap(),

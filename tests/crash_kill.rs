@@ -224,7 +224,8 @@ fn main() {
         }
         check_round(&dir, &acked, go.as_deref(), round);
         println!(
-            "round {round:2}: killed after {wait_ms:4} ms, {acks:5} acks this round, {:6} in the database: all present",
+            "round {round:2}: killed after {wait_ms:4} ms, {acks:5} acks this round, {:6} in \
+                the database: all present",
             acked.len()
         );
     }

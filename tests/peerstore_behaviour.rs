@@ -250,7 +250,8 @@ fn a_record_that_does_not_decode_is_an_error_naming_its_key_and_is_kept() {
 
 #[test]
 fn protocols_written_by_old_go_libp2p_are_read_and_rewritten_current() {
-    // map[string]struct {} holding "a", framed as go-libp2p before v0.25.0 wrote it (docs/format.md:
+    // map[string]struct {} holding "a", framed as go-libp2p before v0.25.0 wrote it
+    // (docs/format.md:
     // the same messages as the current map, under the old type name).
     let name = b"map[string]struct {}";
     let mut header = vec![0x10, 0x00, name.len() as u8];

@@ -100,7 +100,9 @@ suite!(@with |o| o; purge_without_lookahead_leaves_exactly_the_live_addresses);
 
 mod with_lookahead {
     use super::*;
-    suite!(@with lookahead; lookahead_indexes_records_expiring_within_the_window, lookahead_purging_with_a_mock_clock);
+    suite!(@with lookahead;
+        lookahead_indexes_records_expiring_within_the_window,
+        lookahead_purging_with_a_mock_clock);
 }
 
 #[test]

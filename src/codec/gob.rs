@@ -350,7 +350,8 @@ mod tests {
         data_encoding::HEXLOWER.decode(s.as_bytes()).unwrap()
     }
 
-    /// the format's vectors (docs/format.md), written by Go: decode each, and encode back to the same bytes.
+    /// the format's vectors (docs/format.md), written by Go: decode each, and encode back to the
+    /// same bytes.
     #[test]
     fn format_vectors_decode_and_encode_byte_for_byte() {
         let cases: Vec<(&str, Value)> = vec![
@@ -384,7 +385,8 @@ mod tests {
         }
     }
 
-    const MAP_A: &str = "2b 10 00 19 6d61705b70726f746f636f6c2e49445d737472756374207b7d ff83 04 01 02 ff84 00 01 0c 01 ff82 00 00
+    const MAP_A: &str = "2b 10 00 19 6d61705b70726f746f636f6c2e49445d737472756374207b7d
+                         ff83 04 01 02 ff84 00 01 0c 01 ff82 00 00
                          0a ff81 03 01 02 ff82 00 00 00
                          08 ff84 05 00 01 01 61 00";
 

@@ -158,7 +158,8 @@ mod tests {
         crate::codec::hex::decode(&s.replace([' ', '|'], ""), "vector").unwrap()
     }
 
-    /// the format's vector (docs/format.md): peer `12 20` + 32 x `01`, one address `/ip4/1.2.3.4/tcp/1`,
+    /// the format's vector (docs/format.md): peer `12 20` + 32 x `01`, one address
+    /// `/ip4/1.2.3.4/tcp/1`,
     /// expiry 1700003600, ttl 1 h.
     #[test]
     fn encodes_format_vector() {

@@ -32,7 +32,8 @@ pub use sqlite::{SqliteDatastore, SqliteOptions};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "the database at {path} is locked by another process (a running node?); stop it, or work on a copy of the directory"
+        "the database at {path} is locked by another process (a running node?); stop it, or \
+            work on a copy of the directory"
     )]
     Locked { path: PathBuf },
     #[error("no database at {path}: {reason}")]
@@ -72,7 +73,8 @@ pub enum Error {
     /// The database on disk is damaged in a way that opening it would make worse or hide:
     /// nothing was changed.
     #[error(
-        "the LevelDB database at {path} is damaged: {problem}. Nothing was changed; `pstore verify` lists what is readable and `pstore salvage` copies it into a new database"
+        "the LevelDB database at {path} is damaged: {problem}. Nothing was changed; `pstore \
+            verify` lists what is readable and `pstore salvage` copies it into a new database"
     )]
     Damaged { path: PathBuf, problem: String },
     /// A read met damaged data (a table block failing its checksum, a table that cannot be

@@ -93,7 +93,8 @@ impl Peerstore {
         Ok(rec)
     }
 
-    /// The write of a record (a delete when it holds no addresses). Go never stores an empty record.
+    /// The write of a record (a delete when it holds no addresses). Go never stores an empty
+    /// record.
     pub(crate) fn record_op(peer: &[u8], rec: &AddrBookRecord) -> Op {
         let key = peer_key::addrs_key(peer);
         if rec.addrs.is_empty() {
@@ -385,7 +386,8 @@ impl Peerstore {
             .filter_map(|e| match Multiaddr::try_from(e.addr.clone()) {
                 Ok(m) => Some(m),
                 Err(err) => {
-                    tracing::warn!(peer = %peer, error = %err, "stored address does not parse; skipped");
+                    tracing::warn!(peer = %peer, error = %err, "stored address does not parse; \
+                        skipped");
                     None
                 }
             })
@@ -581,7 +583,8 @@ impl Peerstore {
             self.cache_remove(&peer);
             self.inner.ds.delete(&peer_key::addrs_key(&peer))?;
             self.cache_put(&peer, None);
-            tracing::debug!(peer = %RawPeerId::from_bytes(peer.clone()), "evicted by the peer-record cap");
+            tracing::debug!(peer = %RawPeerId::from_bytes(peer.clone()), "evicted by the \
+                peer-record cap");
         }
         Ok(())
     }

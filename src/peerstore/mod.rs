@@ -104,7 +104,8 @@ pub enum Error {
     /// More protocols than `Options::max_protocols` allows (counted before de-duplication, as
     /// go-libp2p counts).
     #[error(
-        "peer {peer}: too many protocols ({count} > {max}; raise Options::max_protocols to allow more)"
+        "peer {peer}: too many protocols ({count} > {max}; raise Options::max_protocols to \
+            allow more)"
     )]
     TooManyProtocols {
         peer: String,

@@ -92,9 +92,21 @@ macro_rules! suite {
         suite!(@with |o| o; $($case),*);
     };
     (@with $tweak:expr; $($case:ident),* $(,)?) => {
-        mod leveldb_cached { use super::*; $( #[test] fn $case() { super::$case(&common::leveldb(1024, $tweak)); } )* }
-        mod leveldb_uncached { use super::*; $( #[test] fn $case() { super::$case(&common::leveldb(0, $tweak)); } )* }
-        mod memory_cached { use super::*; $( #[test] fn $case() { super::$case(&common::memory(1024, $tweak)); } )* }
-        mod memory_uncached { use super::*; $( #[test] fn $case() { super::$case(&common::memory(0, $tweak)); } )* }
+        mod leveldb_cached {
+            use super::*;
+            $( #[test] fn $case() { super::$case(&common::leveldb(1024, $tweak)); } )*
+        }
+        mod leveldb_uncached {
+            use super::*;
+            $( #[test] fn $case() { super::$case(&common::leveldb(0, $tweak)); } )*
+        }
+        mod memory_cached {
+            use super::*;
+            $( #[test] fn $case() { super::$case(&common::memory(1024, $tweak)); } )*
+        }
+        mod memory_uncached {
+            use super::*;
+            $( #[test] fn $case() { super::$case(&common::memory(0, $tweak)); } )*
+        }
     };
 }

@@ -66,7 +66,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The canonical dump (JSON Lines, see docs/dump-and-ops.md): everything stored, one peer a line.
+    /// The canonical dump (JSON Lines, see docs/dump-and-ops.md): everything stored, one peer a
+    /// line.
     Dump {
         #[command(flatten)]
         source: Source,
@@ -264,7 +265,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(
                     o,
                     "{}",
-                    json!({"records_visited": r.records_visited, "records_updated": r.records_updated,
+                    json!({"records_visited": r.records_visited,
+                           "records_updated": r.records_updated,
                            "records_deleted": r.records_deleted, "addrs_removed": r.addrs_removed,
                            "index_added": r.index_added, "index_removed": r.index_removed,
                            "records_unreadable": r.records_unreadable})
@@ -272,7 +274,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 writeln!(
                     o,
-                    "visited {} records: removed {} expired addresses, rewrote {} records, deleted {} empty ones",
+                    "visited {} records: removed {} expired addresses, rewrote {} records, \
+                        deleted {} empty ones",
                     r.records_visited, r.addrs_removed, r.records_updated, r.records_deleted
                 )?;
                 if r.records_unreadable > 0 {
@@ -401,9 +404,11 @@ fn stats(
     let size = disk_size(path);
     let mut o = out();
     if json {
-        let mut s = json!({"path": path, "peers": peers, "peers_with_addrs": with_addrs, "peers_with_keys": with_keys,
-            "public_keys": pubs, "private_keys": privs, "signed_records": signed, "addrs": addrs,
-            "expired_addrs": expired, "metadata_entries": metadata, "gc_index_entries": v.gc_entries,
+        let mut s = json!({"path": path, "peers": peers, "peers_with_addrs": with_addrs,
+            "peers_with_keys": with_keys, "public_keys": pubs, "private_keys": privs,
+            "signed_records": signed, "addrs": addrs,
+            "expired_addrs": expired, "metadata_entries": metadata,
+            "gc_index_entries": v.gc_entries,
             "other_keys": v.other_keys, "disk_bytes": size, "problems": problems});
         if with_peers {
             s["peer_list"] = v
@@ -418,7 +423,8 @@ fn stats(
     writeln!(o, "database   {}", path.display())?;
     writeln!(
         o,
-        "peers      {peers} ({with_addrs} with addresses, {with_keys} with keys, {signed} with signed records)"
+        "peers      {peers} ({with_addrs} with addresses, {with_keys} with keys, {signed} with \
+            signed records)"
     )?;
     writeln!(
         o,
@@ -721,7 +727,8 @@ fn verify_command(source: &Source, json: bool) -> Result<ExitCode> {
     } else if !json {
         writeln!(
             o,
-            "note: the keys were not checked, since the files are damaged; `pstore salvage` copies what is readable into a new database"
+            "note: the keys were not checked, since the files are damaged; `pstore salvage` \
+                copies what is readable into a new database"
         )?;
     }
     summary.insert("keys".into(), keys.into());
@@ -786,8 +793,9 @@ fn salvage_command(
         writeln!(
             o,
             "{}",
-            json!({"summary": {"keys": report.keys, "tables": report.tables, "journals": report.journals,
-                    "lost_ranges": report.lost.len(), "destination": dst}})
+            json!({"summary": {"keys": report.keys, "tables": report.tables,
+                    "journals": report.journals, "lost_ranges": report.lost.len(),
+                    "destination": dst}})
         )?;
     } else {
         writeln!(

@@ -149,9 +149,11 @@ impl PeerView {
 
     /// The row `peers` prints.
     pub fn summary_json(&self, peer: &[u8], now: i64) -> Json {
-        json!({"peer": RawPeerId::from_bytes(peer).to_string(), "b32": self.b32, "addrs": self.addrs(), "expired": self.expired(now),
-               "signed_seq": self.signed_seq(), "protocols": self.protocols.as_ref().map(Vec::len),
-               "agent": self.agent(), "pub_key": self.pub_key.is_some(), "priv_key": self.priv_key.is_some(),
+        json!({"peer": RawPeerId::from_bytes(peer).to_string(), "b32": self.b32,
+               "addrs": self.addrs(), "expired": self.expired(now),
+               "signed_seq": self.signed_seq(),
+               "protocols": self.protocols.as_ref().map(Vec::len), "agent": self.agent(),
+               "pub_key": self.pub_key.is_some(), "priv_key": self.priv_key.is_some(),
                "problems": self.problems})
     }
 }
@@ -172,7 +174,8 @@ pub fn parse_peer(text: &str) -> Result<RawPeerId> {
         return Ok(RawPeerId::from_bytes(raw));
     }
     Err(format!(
-        "{text:?} is not a peer ID: give it as Go prints it (12D3KooW..., Qm..., 16Uiu2...) or as its base32 key segment"
+        "{text:?} is not a peer ID: give it as Go prints it (12D3KooW..., Qm..., 16Uiu2...) or \
+            as its base32 key segment"
     )
     .into())
 }
@@ -206,17 +209,22 @@ pub fn peer_json(peer: &[u8], pv: &PeerView, now: i64) -> Json {
         .iter()
         .flat_map(|r| r.addrs.iter())
         .map(|a| {
-            json!({"addr": dump::addr_json(&a.addr), "expiry": a.expiry, "ttl": a.ttl, "expired": a.expiry <= now,
-                   "state": describe_expiry(a.expiry, a.ttl, now)})
+            json!({"addr": dump::addr_json(&a.addr), "expiry": a.expiry, "ttl": a.ttl,
+                   "expired": a.expiry <= now, "state": describe_expiry(a.expiry, a.ttl, now)})
         })
         .collect();
-    let signed = pv.record.as_ref().and_then(|r| r.certified_record.as_ref()).map(|c| {
-        match SignedPeerRecord::open(&c.raw) {
-            Ok(s) => json!({"seq": c.seq, "valid": s.record.peer_id == peer && s.record.seq == c.seq,
-                            "addrs": s.record.addrs.iter().map(|a| multiaddr::Multiaddr::try_from(a.clone()).map(|m| m.to_string()).unwrap_or_default()).collect::<Vec<_>>()}),
+    let signed = pv
+        .record
+        .as_ref()
+        .and_then(|r| r.certified_record.as_ref())
+        .map(|c| match SignedPeerRecord::open(&c.raw) {
+            Ok(s) => {
+                let addrs: Vec<Json> = s.record.addrs.iter().map(|a| dump::addr_json(a)).collect();
+                let valid = s.record.peer_id == peer && s.record.seq == c.seq;
+                json!({"seq": c.seq, "valid": valid, "addrs": addrs})
+            }
             Err(e) => json!({"seq": c.seq, "valid": false, "error": e.to_string()}),
-        }
-    });
+        });
     let key_json = |raw: &Option<Vec<u8>>| {
         raw.as_ref().map(|r| match StoredKey::decode(r) {
             Ok(k) => json!({"type": k.key_type.name(), "bytes": r.len()}),
@@ -228,7 +236,8 @@ pub fn peer_json(peer: &[u8], pv: &PeerView, now: i64) -> Json {
         .iter()
         .map(|(k, v)| (k.clone(), dump::metadata_json(v)))
         .collect();
-    json!({"peer": RawPeerId::from_bytes(peer).to_string(), "b32": pv.b32, "addrs": addrs, "signed_record": signed,
-           "pub": key_json(&pv.pub_key), "priv": key_json(&pv.priv_key), "protocols": pv.protocols,
+    json!({"peer": RawPeerId::from_bytes(peer).to_string(), "b32": pv.b32, "addrs": addrs,
+           "signed_record": signed, "pub": key_json(&pv.pub_key),
+           "priv": key_json(&pv.priv_key), "protocols": pv.protocols,
            "metadata": metadata, "problems": pv.problems})
 }

@@ -365,7 +365,8 @@ impl DurableEnv {
             };
         if tail_ok {
             self.state.warn(format!(
-                "{}: dropped a torn tail of {} bytes at offset {} ({}); the last write before a crash",
+                "{}: dropped a torn tail of {} bytes at offset {} ({}); the last write before a \
+                    crash",
                 path.display(),
                 scan.file_len - scan.good_len,
                 scan.good_len,

@@ -472,7 +472,8 @@ impl Datastore for LevelDbDatastore {
 impl Drop for LevelDbDatastore {
     fn drop(&mut self) {
         if let Err(e) = self.close() {
-            tracing::warn!(path = %self.path.display(), error = %e, "closing the LevelDB datastore");
+            let path = self.path.display();
+            tracing::warn!(%path, error = %e, "closing the LevelDB datastore");
         }
     }
 }
