@@ -18,8 +18,10 @@ use crate::peerstore::RawPeerId;
 /// Errors while dumping: reading the store or writing the output.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading the store failed.
     #[error(transparent)]
     Datastore(#[from] datastore::Error),
+    /// Writing the dump failed.
     #[error("writing the dump: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -182,14 +184,18 @@ pub fn write_dump_with(
 #[derive(Debug, thiserror::Error)]
 #[error("dump line {line}: {reason}")]
 pub struct LoadError {
+    /// The line number, from 1.
     pub line: usize,
+    /// What is wrong with it.
     pub reason: String,
 }
 
 /// What [`load_dump`] made of a dump: the writes to apply, and what it had to leave out.
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// The writes that reproduce the dump.
     pub batch: crate::datastore::Batch,
+    /// How many peer lines were read.
     pub peers: usize,
     /// Things the dump does not carry enough to restore, each with its line.
     pub warnings: Vec<String>,

@@ -33,10 +33,15 @@ use crate::peerstore::{Peerstore, Result, Ttl};
 /// What a peer told us about itself (what libp2p's identify protocol carries).
 #[derive(Clone, Debug, Default)]
 pub struct PeerInfo {
+    /// The peer's public key.
     pub public_key: Option<PublicKey>,
+    /// The protocols it supports.
     pub protocols: Vec<String>,
+    /// Its agent version (`AgentVersion` metadata).
     pub agent_version: Option<String>,
+    /// Its protocol version (`ProtocolVersion` metadata).
     pub protocol_version: Option<String>,
+    /// The addresses it listens on.
     pub listen_addrs: Vec<Multiaddr>,
     /// A marshalled signed envelope holding the peer's record, if it sent one.
     pub signed_peer_record: Option<Vec<u8>>,
@@ -45,7 +50,13 @@ pub struct PeerInfo {
 /// What the store reports to the Swarm: writes that failed (the Swarm goes on).
 #[derive(Debug, Clone)]
 pub enum Event {
-    WriteFailed { peer: PeerId, error: String },
+    /// A write to the store failed; the Swarm carries on.
+    WriteFailed {
+        /// The peer whose data was being written.
+        peer: PeerId,
+        /// Why the write failed.
+        error: String,
+    },
 }
 
 enum Write {

@@ -28,8 +28,11 @@ pub enum Severity {
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
+    /// The key the problem was found at.
     pub key: String,
+    /// Error or warning.
     pub severity: Severity,
+    /// What is wrong.
     pub message: String,
 }
 

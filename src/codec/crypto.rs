@@ -14,15 +14,20 @@ use super::{Error, Result};
 /// The `KeyType` enum of libp2p's crypto protobuf.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyType {
+    /// RSA (type 0).
     Rsa,
+    /// Ed25519 (type 1).
     Ed25519,
+    /// Secp256k1 (type 2).
     Secp256k1,
+    /// ECDSA (type 3).
     Ecdsa,
     /// A type number this version does not know.
     Other(u64),
 }
 
 impl KeyType {
+    /// The key type of a protobuf type number.
     pub fn from_number(n: u64) -> KeyType {
         match n {
             0 => KeyType::Rsa,
@@ -33,6 +38,7 @@ impl KeyType {
         }
     }
 
+    /// The protobuf type number.
     pub fn number(self) -> u64 {
         match self {
             KeyType::Rsa => 0,
@@ -43,6 +49,7 @@ impl KeyType {
         }
     }
 
+    /// The type's name, as go-libp2p prints it (`Ed25519`, ...).
     pub fn name(self) -> String {
         match self {
             KeyType::Rsa => "RSA".into(),
@@ -57,7 +64,9 @@ impl KeyType {
 /// A stored key: its type, its data, and the exact protobuf bytes it was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredKey {
+    /// The key's type.
     pub key_type: KeyType,
+    /// The key material (`Data`), as stored.
     pub data: Vec<u8>,
     raw: Vec<u8>,
 }

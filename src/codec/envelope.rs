@@ -20,9 +20,13 @@ pub const PEER_RECORD_PAYLOAD_TYPE: [u8; 2] = [0x03, 0x01];
 /// A decoded signed envelope, with the exact bytes it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
+    /// The signer's public key.
     pub public_key: StoredKey,
+    /// The payload type (`0x0301` for a peer record).
     pub payload_type: Vec<u8>,
+    /// The payload (a marshalled `PeerRecord`).
     pub payload: Vec<u8>,
+    /// The signature over the domain, payload type and payload.
     pub signature: Vec<u8>,
     raw: Vec<u8>,
 }
@@ -124,12 +128,14 @@ fn signed_bytes(domain: &str, payload_type: &[u8], payload: &[u8]) -> Vec<u8> {
 pub struct PeerRecord {
     /// Raw peer-ID bytes.
     pub peer_id: Vec<u8>,
+    /// The record's sequence number: a higher one replaces a lower one.
     pub seq: u64,
     /// Binary multiaddrs.
     pub addrs: Vec<Vec<u8>>,
 }
 
 impl PeerRecord {
+    /// Reads a `PeerRecord` protobuf.
     pub fn decode(buf: &[u8]) -> Result<PeerRecord> {
         let mut rec = PeerRecord::default();
         let mut r = Reader::new(buf);
@@ -151,6 +157,7 @@ impl PeerRecord {
         Ok(rec)
     }
 
+    /// The `PeerRecord` protobuf, as go-libp2p marshals it.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         if !self.peer_id.is_empty() {
@@ -171,7 +178,9 @@ impl PeerRecord {
 /// A verified peer record and the envelope it came in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedPeerRecord {
+    /// The envelope, as stored.
     pub envelope: Envelope,
+    /// The peer record it carries, signed by the envelope's key.
     pub record: PeerRecord,
 }
 

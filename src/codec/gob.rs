@@ -19,23 +19,39 @@ pub const LEGACY_PROTOCOLS_TYPE: &str = "map[string]struct {}";
 pub enum Value {
     /// A nil interface.
     Nil,
+    /// Go `bool`.
     Bool(bool),
+    /// Go `string` (identify stores agent and protocol versions as these).
     String(String),
     /// `[]uint8` (Go's `[]byte`).
     Bytes(Vec<u8>),
+    /// Go `[]string`.
     Strings(Vec<String>),
+    /// Go `int`.
     Int(i64),
+    /// Go `int8`.
     Int8(i8),
+    /// Go `int16`.
     Int16(i16),
+    /// Go `int32`.
     Int32(i32),
+    /// Go `int64`.
     Int64(i64),
+    /// Go `uint`.
     Uint(u64),
+    /// Go `uint8`.
     Uint8(u8),
+    /// Go `uint16`.
     Uint16(u16),
+    /// Go `uint32`.
     Uint32(u32),
+    /// Go `uint64`.
     Uint64(u64),
+    /// Go `uintptr`.
     Uintptr(u64),
+    /// Go `float32`.
     Float32(f32),
+    /// Go `float64`.
     Float64(f64),
     /// A value of any other type, kept exactly as stored; `decoded` holds its dynamic form
     /// when it decodes.
@@ -47,12 +63,67 @@ pub enum Value {
 pub struct OtherValue {
     /// The registered Go type name, if the value decoded far enough to show it.
     pub type_name: Option<String>,
-    pub decoded: Option<Interface>,
+    pub(crate) decoded: Option<Interface>,
     /// The stored bytes.
     pub raw: Vec<u8>,
 }
 
 impl Value {
+    /// The string, if this is a Go `string` (agent and protocol versions are).
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is a signed Go integer of any width.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Value::Int(i) | Value::Int64(i) => Some(i),
+            Value::Int8(i) => Some(i.into()),
+            Value::Int16(i) => Some(i.into()),
+            Value::Int32(i) => Some(i.into()),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is an unsigned Go integer of any width.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Value::Uint(u) | Value::Uint64(u) | Value::Uintptr(u) => Some(u),
+            Value::Uint8(u) => Some(u.into()),
+            Value::Uint16(u) => Some(u.into()),
+            Value::Uint32(u) => Some(u.into()),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is a Go `float32` or `float64`.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::Float32(f) => Some(f.into()),
+            Value::Float64(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The value, if this is a Go `bool`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match *self {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The bytes, if this is a Go `[]byte`.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
     /// The Go type name the value is (or would be) registered under; `nil` for [`Value::Nil`].
     pub fn type_name(&self) -> &str {
         match self {
@@ -215,7 +286,9 @@ pub fn type_name(raw: &[u8]) -> Option<String> {
 /// A decoded protocols value: the protocol IDs (in stored order) and the type name found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Protocols {
+    /// The protocol IDs, in the stored order.
     pub protocols: Vec<String>,
+    /// The gob type name found (the current or the pre-v0.25.0 map type).
     pub type_name: String,
 }
 

@@ -92,11 +92,35 @@ pub fn metadata_key(peer: &[u8], name: &str) -> Result<Key> {
 /// What a key under `/peers` holds, by its shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerKey {
-    Addrs { peer: Vec<u8> },
-    GcIndex { expiry: i64, peer: Vec<u8> },
-    PubKey { peer: Vec<u8> },
-    PrivKey { peer: Vec<u8> },
-    Metadata { peer: Vec<u8>, name: String },
+    /// `/peers/addrs/<peer>`: the address record.
+    Addrs {
+        /// Raw peer-ID bytes.
+        peer: Vec<u8>,
+    },
+    /// `/peers/gc/addrs/<expiry>/<peer>`: a GC lookahead index entry.
+    GcIndex {
+        /// The first expiry of the record, unix seconds.
+        expiry: i64,
+        /// Raw peer-ID bytes.
+        peer: Vec<u8>,
+    },
+    /// `/peers/keys/<peer>/pub`.
+    PubKey {
+        /// Raw peer-ID bytes.
+        peer: Vec<u8>,
+    },
+    /// `/peers/keys/<peer>/priv`.
+    PrivKey {
+        /// Raw peer-ID bytes.
+        peer: Vec<u8>,
+    },
+    /// `/peers/metadata/<peer>/<name>` (protocols too, as `protocols`).
+    Metadata {
+        /// Raw peer-ID bytes.
+        peer: Vec<u8>,
+        /// The metadata name (`protocols` for the protocol book).
+        name: String,
+    },
 }
 
 /// The peer of an address-record key (`/peers/addrs/<B32>`), if `key` is one.

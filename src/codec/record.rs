@@ -31,18 +31,23 @@ pub struct AddrEntry {
     pub expiry: i64,
     /// The TTL as a Go `time.Duration` (nanoseconds).
     pub ttl: i64,
+    /// Fields of the entry this version does not know, kept as their bytes.
     pub unknown_fields: Vec<u8>,
 }
 
 /// A signed peer record: its sequence number and the marshalled envelope.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CertifiedRecord {
+    /// The signed record's sequence number.
     pub seq: u64,
+    /// The marshalled signed envelope.
     pub raw: Vec<u8>,
+    /// Fields this version does not know, kept as their bytes.
     pub unknown_fields: Vec<u8>,
 }
 
 impl AddrBookRecord {
+    /// Reads an `AddrBookRecord`; unknown fields are kept.
     pub fn decode(buf: &[u8]) -> Result<AddrBookRecord> {
         let mut rec = AddrBookRecord::default();
         let mut r = Reader::new(buf);
@@ -61,6 +66,7 @@ impl AddrBookRecord {
         Ok(rec)
     }
 
+    /// The protobuf, as go-libp2p marshals it (unknown fields written back).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.addrs.len() * 32);
         if !self.id.is_empty() {
@@ -88,6 +94,7 @@ impl AddrBookRecord {
 }
 
 impl AddrEntry {
+    /// Reads one `AddrEntry`; unknown fields are kept.
     pub fn decode(buf: &[u8]) -> Result<AddrEntry> {
         let mut e = AddrEntry::default();
         let mut r = Reader::new(buf);
@@ -102,6 +109,7 @@ impl AddrEntry {
         Ok(e)
     }
 
+    /// The entry's protobuf.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.addr.len() + 24);
         if !self.addr.is_empty() {
@@ -119,6 +127,7 @@ impl AddrEntry {
 }
 
 impl CertifiedRecord {
+    /// Reads a `CertifiedRecord`; unknown fields are kept.
     pub fn decode(buf: &[u8]) -> Result<CertifiedRecord> {
         let mut c = CertifiedRecord::default();
         c.merge(buf)?;
@@ -137,6 +146,7 @@ impl CertifiedRecord {
         Ok(())
     }
 
+    /// The record's protobuf.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.raw.len() + 16);
         if self.seq != 0 {

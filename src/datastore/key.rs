@@ -108,10 +108,12 @@ impl Key {
         self.0.rsplit('/').next().unwrap_or("")
     }
 
+    /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The key's bytes, as go-ds-leveldb stores them.
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }

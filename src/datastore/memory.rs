@@ -14,6 +14,7 @@ pub struct MemoryDatastore {
 }
 
 impl MemoryDatastore {
+    /// An empty store.
     pub fn new() -> MemoryDatastore {
         MemoryDatastore {
             map: RwLock::new(Some(BTreeMap::new())),

@@ -31,43 +31,68 @@ pub use sqlite::{SqliteDatastore, SqliteOptions};
 /// What went wrong in the storage layer. Every variant names the key or the path involved.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Another process (or another open in this one) holds the database's lock.
     #[error(
         "the database at {path} is locked by another process (a running node?); stop it, or \
             work on a copy of the directory"
     )]
-    Locked { path: PathBuf },
+    Locked {
+        /// The database.
+        path: PathBuf,
+    },
+    /// Nothing to open, and nothing was to be created.
     #[error("no database at {path}: {reason}")]
-    NotFound { path: PathBuf, reason: String },
+    NotFound {
+        /// Where a database was looked for.
+        path: PathBuf,
+        /// What is there instead.
+        reason: String,
+    },
     /// The database could not be opened; the cause is the engine's, SQLite's or the OS's error.
     #[error("cannot open the database at {path}: {source}")]
     Open {
+        /// The database.
         path: PathBuf,
+        /// Why.
         #[source]
         source: Cause,
     },
     /// Reading a key failed (not: the key is absent, which is `Ok(None)`).
     #[error("reading {key}: {source}")]
     Read {
+        /// The key.
         key: String,
+        /// Why.
         #[source]
         source: Cause,
     },
     /// A put, delete, batch, compaction or close failed; `what` names the key or the batch.
     #[error("writing {what}: {source}")]
     Write {
+        /// The key, batch or operation.
         what: String,
+        /// Why.
         #[source]
         source: Cause,
     },
     /// A prefix query failed.
     #[error("querying prefix {prefix}: {source}")]
     Query {
+        /// The prefix.
         prefix: String,
+        /// Why.
         #[source]
         source: Cause,
     },
+    /// A key go-datastore's rules reject (Go's `RawKey` would panic on it).
     #[error("invalid datastore key {key:?}: {reason}")]
-    InvalidKey { key: String, reason: &'static str },
+    InvalidKey {
+        /// The key, as given.
+        key: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// The datastore was closed.
     #[error("the datastore is closed")]
     Closed,
     /// The database on disk is damaged in a way that opening it would make worse or hide:
@@ -76,17 +101,33 @@ pub enum Error {
         "the LevelDB database at {path} is damaged: {problem}. Nothing was changed; `pstore \
             verify` lists what is readable and `pstore salvage` copies it into a new database"
     )]
-    Damaged { path: PathBuf, problem: String },
+    Damaged {
+        /// The database.
+        path: PathBuf,
+        /// What is damaged, naming the file (and offset, where known).
+        problem: String,
+    },
     /// A read met damaged data (a table block failing its checksum, a table that cannot be
     /// read): the answer would be incomplete, so there is none.
     #[error("reading {what}: the database is damaged ({damage})")]
-    Corrupt { what: String, damage: String },
+    Corrupt {
+        /// The key or prefix being read.
+        what: String,
+        /// The damaged file, offset and problem.
+        damage: String,
+    },
     /// An earlier write or sync failed; no write is accepted until the database is reopened,
     /// which recovers everything acknowledged before the failure.
     #[error("the database at {path} refuses writes after an earlier failure ({reason}); reopen it")]
-    Failed { path: PathBuf, reason: String },
+    Failed {
+        /// The database.
+        path: PathBuf,
+        /// The earlier failure.
+        reason: String,
+    },
 }
 
+/// What the storage layer returns.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The underlying error an [`Error`] carries as its source: the LevelDB engine's status,
@@ -106,6 +147,7 @@ pub enum SyncPolicy {
 /// A prefix query: every key strictly below `prefix`, in key (byte) order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
+    /// Every key strictly below this one matches.
     pub prefix: Key,
     /// Return keys without values (values come back empty).
     pub keys_only: bool,
@@ -133,7 +175,9 @@ impl Query {
 /// some other program that breaks go-datastore's rules is still seen (and can be reported).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The key's bytes, as stored.
     pub key: Vec<u8>,
+    /// The value (empty for keys-only queries).
     pub value: Vec<u8>,
 }
 
@@ -152,7 +196,9 @@ impl Entry {
 /// One operation of a [`Batch`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
+    /// Store the value under the key.
     Put(Key, Vec<u8>),
+    /// Remove the key.
     Delete(Key),
 }
 
@@ -163,36 +209,44 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// An empty batch.
     pub fn new() -> Batch {
         Batch::default()
     }
 
+    /// Adds a put.
     pub fn put(mut self, key: Key, value: Vec<u8>) -> Batch {
         self.ops.push(Op::Put(key, value));
         self
     }
 
+    /// Adds a delete.
     pub fn delete(mut self, key: Key) -> Batch {
         self.ops.push(Op::Delete(key));
         self
     }
 
+    /// Adds an op.
     pub fn push(&mut self, op: Op) {
         self.ops.push(op);
     }
 
+    /// Adds every op of `other`, after this batch's.
     pub fn extend(&mut self, other: Batch) {
         self.ops.extend(other.ops);
     }
 
+    /// The ops, in order.
     pub fn ops(&self) -> &[Op] {
         &self.ops
     }
 
+    /// How many ops.
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
+    /// Whether there is no op.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
@@ -215,14 +269,17 @@ pub trait Datastore: Send + Sync {
     /// The value at `key`, or `None`. A read error is an error, never `None`.
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>>;
 
+    /// Whether `key` is stored.
     fn has(&self, key: &Key) -> Result<bool> {
         Ok(self.get(key)?.is_some())
     }
 
+    /// Stores `value` under `key` (one write).
     fn put(&self, key: &Key, value: &[u8]) -> Result<()> {
         self.write(Batch::new().put(key.clone(), value.to_vec()))
     }
 
+    /// Removes `key` (absent is fine).
     fn delete(&self, key: &Key) -> Result<()> {
         self.write(Batch::new().delete(key.clone()))
     }

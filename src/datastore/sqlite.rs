@@ -81,6 +81,7 @@ impl SqliteDatastore {
         })
     }
 
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }

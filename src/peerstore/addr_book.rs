@@ -21,10 +21,12 @@ pub struct AddrEntryInfo {
     pub addr: Vec<u8>,
     /// Unix seconds.
     pub expiry: i64,
+    /// The TTL the address was stored with.
     pub ttl: Ttl,
 }
 
 impl AddrEntryInfo {
+    /// The address, if this version can parse it.
     pub fn multiaddr(&self) -> Option<Multiaddr> {
         Multiaddr::try_from(self.addr.clone()).ok()
     }
@@ -164,6 +166,7 @@ impl Peerstore {
         self.write_addrs(&peer, addrs, ttl, TtlMode::Extend)
     }
 
+    /// Adds one address; see [`Peerstore::add_addrs`].
     pub fn add_addr(
         &self,
         peer: impl Into<RawPeerId>,
@@ -185,6 +188,7 @@ impl Peerstore {
         self.write_addrs(&peer, addrs, ttl, TtlMode::Override)
     }
 
+    /// Sets one address; see [`Peerstore::set_addrs`].
     pub fn set_addr(
         &self,
         peer: impl Into<RawPeerId>,

@@ -126,10 +126,12 @@ impl PeerstoreBatch<'_> {
         Ok(self)
     }
 
+    /// How many writes the batch holds.
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
+    /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of "now" in unix nanoseconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in unix nanoseconds.
     fn now_nanos(&self) -> i64;
 
     /// Unix seconds, rounded down (Go's `time.Unix()`).
@@ -47,20 +48,24 @@ pub struct MockClock {
 }
 
 impl MockClock {
+    /// A clock stopped at `secs` unix seconds.
     pub fn at_unix(secs: i64) -> MockClock {
         MockClock::at_nanos(secs.saturating_mul(1_000_000_000))
     }
 
+    /// A clock stopped at `nanos` unix nanoseconds.
     pub fn at_nanos(nanos: i64) -> MockClock {
         MockClock {
             nanos: Arc::new(AtomicI64::new(nanos)),
         }
     }
 
+    /// Moves the clock to `nanos` unix nanoseconds.
     pub fn set_nanos(&self, nanos: i64) {
         self.nanos.store(nanos, Ordering::SeqCst);
     }
 
+    /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let by = i64::try_from(by.as_nanos()).unwrap_or(i64::MAX);
         let _ = self

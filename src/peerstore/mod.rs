@@ -65,22 +65,27 @@ pub enum Error {
     /// A stored value does not decode; it is left as it is (`pstore verify` lists such values).
     #[error("stored value at {key} does not decode: {source}")]
     Corrupt {
+        /// The datastore key of the value.
         key: String,
+        /// Why it does not decode.
         #[source]
         source: codec::Error,
     },
     /// A key given to the key book does not decode, or (a `Keypair`) cannot be encoded.
     #[error("peer {peer}: the {which} key is unusable: {source}")]
     BadKey {
+        /// The peer the key was given for.
         peer: String,
         /// `"public"` or `"private"`.
         which: &'static str,
+        /// Why the key cannot be used.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A key given for a peer whose ID it does not match (go-libp2p: "ID does not match").
     #[error("peer {peer}: ID does not match the {which} key")]
     KeyMismatch {
+        /// The peer the key was given for.
         peer: String,
         /// `"public"` or `"private"`.
         which: &'static str,
@@ -89,15 +94,20 @@ pub enum Error {
     /// cannot be gob-encoded.
     #[error("peer {peer}: metadata {name:?}: {source}")]
     BadMetadata {
+        /// The peer.
         peer: String,
+        /// The metadata name.
         name: String,
+        /// What is wrong with the name or the value.
         #[source]
         source: codec::Error,
     },
     /// A signed peer record that does not verify, or is for another peer.
     #[error("peer {peer}: the signed peer record is refused: {source}")]
     PeerRecord {
+        /// The peer the record was offered for.
         peer: String,
+        /// Why it is refused.
         #[source]
         source: codec::Error,
     },
@@ -108,8 +118,11 @@ pub enum Error {
             allow more)"
     )]
     TooManyProtocols {
+        /// The peer.
         peer: String,
+        /// How many protocols the call would leave (before de-duplication).
         count: usize,
+        /// The limit (`Options::max_protocols`).
         max: usize,
     },
     /// Options that contradict each other or cannot be honoured (the message says which).
@@ -123,6 +136,7 @@ pub enum Error {
     Closed,
 }
 
+/// What peerstore operations return.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -215,7 +229,9 @@ impl Peerstore {
         &self.inner.opts
     }
 
-    /// The datastore underneath.
+    /// The datastore underneath. Reads and writes through it bypass the peerstore's per-peer
+    /// locks and its cache: the cache may then serve a record the datastore no longer holds.
+    /// Meant for tools that inspect or repair a database, not for a running node.
     pub fn datastore(&self) -> &Arc<dyn Datastore> {
         &self.inner.ds
     }

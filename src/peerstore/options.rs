@@ -52,50 +52,60 @@ impl Default for Options {
 }
 
 impl Options {
+    /// go-libp2p v0.48.0's defaults, plus a 64-address cap per peer (go-libp2p master).
     pub fn new() -> Options {
         Options::default()
     }
 
+    /// Address records held in the ARC cache (0: no cache). Default 1024.
     pub fn cache_size(mut self, n: usize) -> Self {
         self.cache_size = n;
         self
     }
 
+    /// Protocols a peer may have. Default 1024.
     pub fn max_protocols(mut self, n: usize) -> Self {
         self.max_protocols = n;
         self
     }
 
+    /// Unconnected addresses a peer may have (0: no cap). Default 64.
     pub fn max_addrs_per_peer(mut self, n: usize) -> Self {
         self.max_addrs_per_peer = n;
         self
     }
 
+    /// Address records kept at most (`None`: no cap). Default `None`.
     pub fn max_peer_records(mut self, n: Option<usize>) -> Self {
         self.max_peer_records = n;
         self
     }
 
+    /// How often the background GC purges expired addresses (0: never). Default 2 h.
     pub fn gc_purge_interval(mut self, d: Duration) -> Self {
         self.gc_purge_interval = d;
         self
     }
 
+    /// The GC lookahead window (0: purge-store mode). Default 0.
     pub fn gc_lookahead_interval(mut self, d: Duration) -> Self {
         self.gc_lookahead_interval = d;
         self
     }
 
+    /// How long after opening the background GC first runs. Default 60 s.
     pub fn gc_initial_delay(mut self, d: Duration) -> Self {
         self.gc_initial_delay = d;
         self
     }
 
+    /// Whether every write is synced (see [`SyncPolicy`]). Default `Always`.
     pub fn sync(mut self, s: SyncPolicy) -> Self {
         self.sync = s;
         self
     }
 
+    /// The clock every expiry is computed from. Default: the system clock.
     pub fn clock(mut self, c: impl Clock + 'static) -> Self {
         self.clock = Arc::new(c);
         self

@@ -11,10 +11,12 @@ use libp2p_identity::PeerId;
 pub struct RawPeerId(Vec<u8>);
 
 impl RawPeerId {
+    /// A peer ID from its raw bytes (the multihash).
     pub fn from_bytes(b: impl Into<Vec<u8>>) -> RawPeerId {
         RawPeerId(b.into())
     }
 
+    /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

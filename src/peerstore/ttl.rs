@@ -26,6 +26,7 @@ impl Ttl {
     /// A TTL that removes.
     pub const REMOVE: Ttl = Ttl(-1);
 
+    /// The TTL in nanoseconds.
     pub fn nanos(self) -> i64 {
         self.0
     }

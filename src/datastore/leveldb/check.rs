@@ -21,7 +21,9 @@ use crate::datastore::{Batch, Datastore, Error, Key, Result};
 /// What a path holds, before anything is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirState {
+    /// Nothing at that path.
     Missing,
+    /// A file, not a directory.
     NotADirectory,
     /// A directory without LevelDB files (a new database may be created here).
     Empty,
@@ -34,6 +36,7 @@ fn is_leveldb_name(kind: FileKind) -> bool {
     kind.is_database_file() || matches!(kind, FileKind::Current | FileKind::Temp)
 }
 
+/// What `path` holds, read without opening anything.
 pub fn dir_state(path: &Path) -> DirState {
     let Ok(meta) = fs::metadata(path) else {
         return DirState::Missing;
@@ -261,11 +264,15 @@ pub enum Severity {
 /// One finding of [`check_files`]: the file, where, and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileProblem {
+    /// Whether the finding is an error or a warning.
     pub severity: Severity,
     /// The file's name inside the directory (empty for the directory as a whole).
     pub file: String,
+    /// Where in the file, when known.
     pub offset: Option<u64>,
+    /// How many bytes are affected, when known.
     pub len: Option<u64>,
+    /// What is wrong, in words.
     pub message: String,
     /// The user keys a damaged table block covered (after, up to), as text.
     pub key_range: Option<(String, String)>,
@@ -301,14 +308,20 @@ impl FileProblem {
 /// Everything [`check_files`] looked at and found.
 #[derive(Clone, Debug, Default)]
 pub struct FileReport {
+    /// Every finding, errors and warnings, in the order found.
     pub problems: Vec<FileProblem>,
+    /// Tables read.
     pub tables: usize,
+    /// Table data blocks read.
     pub blocks: usize,
+    /// Journals read (those an open would replay).
     pub journals: usize,
+    /// Journal batches decoded.
     pub batches: usize,
 }
 
 impl FileReport {
+    /// How many findings are errors.
     pub fn errors(&self) -> usize {
         self.problems
             .iter()
@@ -485,6 +498,7 @@ pub struct SalvageReport {
     pub keys: usize,
     /// Tables and journals read.
     pub tables: usize,
+    /// Journals read.
     pub journals: usize,
     /// What could not be read: file, byte range, reason, and the keys it covered if known.
     pub lost: Vec<FileProblem>,

@@ -2,9 +2,10 @@
 //! deletes goes through it. It restores what rusty-leveldb 4.0.2 leaves out, at the points
 //! where C++ LevelDB does them:
 //!
-//! - **Syncs.** The journal is fdatasync'ed on every flush when [`SyncPolicy::Always`] is in
-//!   force (the engine flushes it once per synced write); table files and the MANIFEST on every
-//!   flush (a finished table, an appended version edit); the temporary `CURRENT` before it is
+//! - **Syncs.** The journal is fdatasync'ed on every flush when
+//!   [`SyncPolicy::Always`](crate::datastore::SyncPolicy::Always) is in force (the engine
+//!   flushes it once per synced write); table files and the MANIFEST on every flush (a
+//!   finished table, an appended version edit); the temporary `CURRENT` before it is
 //!   renamed; the directory after that rename and after the first sync of every new file, so
 //!   new names survive a power cut. A finished journal is synced when the next one is created.
 //! - **Whole writes.** A file's writes are held until its next flush and then handed to the OS
@@ -58,17 +59,26 @@ pub trait IoHook: Send + Sync {
 /// What kind of file a path is, by its LevelDB name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
+    /// A journal, `NNNNNN.log`.
     Journal(u64),
+    /// A table, `NNNNNN.ldb` or `.sst`.
     Table(u64),
+    /// `MANIFEST-NNNNNN`.
     Manifest(u64),
+    /// `CURRENT`, naming the MANIFEST.
     Current,
+    /// A temporary file (`NNNNNN.dbtmp`, the next `CURRENT`).
     Temp,
+    /// The engine's text log (`LOG`, `LOG.old`).
     InfoLog,
+    /// `LOCK`.
     Lock,
+    /// Anything else.
     Other,
 }
 
 impl FileKind {
+    /// The kind of file a path names, by its file name.
     pub fn of(path: &Path) -> FileKind {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let number = |s: &str| s.parse::<u64>().ok();
@@ -104,8 +114,11 @@ impl FileKind {
 /// Damage found while the database was in use: a file, where, and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Damage {
+    /// The damaged file.
     pub file: PathBuf,
+    /// Where in it.
     pub offset: u64,
+    /// What is wrong.
     pub reason: String,
 }
 
@@ -145,6 +158,7 @@ pub struct IoState {
 }
 
 impl IoState {
+    /// State for one open of the database in `dir`; `sync_journal` is the sync policy.
     pub fn new(dir: &Path, sync_journal: bool, hook: Option<Arc<dyn IoHook>>) -> Arc<IoState> {
         Arc::new(IoState {
             dir: dir.to_path_buf(),
@@ -174,6 +188,7 @@ impl IoState {
         )
     }
 
+    /// The newest journal the open will replay: only its tail may be torn.
     pub fn set_newest_journal(&self, number: u64) {
         self.newest_journal.store(number, Ordering::SeqCst);
     }
@@ -220,6 +235,7 @@ impl IoState {
         self.damage_seen.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// What opening had to drop (torn journal tails), one message each.
     pub fn warnings(&self) -> Vec<String> {
         lock(&self.warnings).clone()
     }
@@ -290,6 +306,7 @@ pub struct DurableEnv {
 }
 
 impl DurableEnv {
+    /// The env for one open, sharing `state` with the datastore.
     pub fn new(state: Arc<IoState>) -> DurableEnv {
         DurableEnv {
             state,

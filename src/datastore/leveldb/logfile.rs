@@ -8,7 +8,9 @@
 //! behind it is dropped); this reader finds every readable record and every damaged range, so
 //! the caller can tell a torn tail (a crash during an append) from damage in the middle.
 
+/// The log format's block size.
 pub const BLOCK_SIZE: usize = 32 * 1024;
+/// The size of a physical record's header.
 pub const HEADER_SIZE: usize = 7;
 
 const FULL: u8 = 1;
@@ -30,25 +32,33 @@ pub fn masked_crc(parts: &[&[u8]]) -> u32 {
 /// One logical record and the offset of its first physical record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// Where the record starts in the file.
     pub offset: u64,
+    /// The record's payload.
     pub data: Vec<u8>,
 }
 
 /// A byte range that could not be read, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadRange {
+    /// Where the damage starts.
     pub offset: u64,
+    /// How many bytes it covers.
     pub len: u64,
+    /// What is wrong.
     pub reason: &'static str,
 }
 
 /// What a whole log file holds.
 #[derive(Clone, Debug, Default)]
 pub struct LogScan {
+    /// Every readable logical record, in order.
     pub records: Vec<Record>,
+    /// Every unreadable byte range, in order.
     pub bad: Vec<BadRange>,
     /// The end of the last good logical record: a clean file ends here.
     pub good_len: u64,
+    /// The file's length.
     pub file_len: u64,
 }
 
@@ -236,7 +246,9 @@ pub fn encode(records: &[&[u8]]) -> Vec<u8> {
 /// One operation of a journal batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BatchOp {
+    /// A put of a key and value.
     Put(Vec<u8>, Vec<u8>),
+    /// A deletion of a key.
     Delete(Vec<u8>),
 }
 
@@ -245,6 +257,7 @@ pub enum BatchOp {
 pub struct JournalBatch {
     /// The sequence number of the first operation.
     pub seq: u64,
+    /// The puts and deletes, in order.
     pub ops: Vec<BatchOp>,
 }
 

@@ -22,21 +22,30 @@ fn put_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
 /// A table file named by the MANIFEST.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableFile {
+    /// The level the table is on.
     pub level: u64,
+    /// The table's file number.
     pub number: u64,
+    /// Its size in bytes.
     pub size: u64,
     /// Smallest and largest internal keys (user key + 8-byte tag).
     pub smallest: Vec<u8>,
+    /// The largest internal key.
     pub largest: Vec<u8>,
 }
 
 /// The database state a MANIFEST describes once all its edits are applied.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
+    /// The comparator's name (`leveldb.BytewiseComparator`).
     pub comparator: Option<String>,
+    /// The current journal's number: journals from it on are replayed.
     pub log_number: Option<u64>,
+    /// A previous journal still to be replayed (0 or absent: none).
     pub prev_log_number: Option<u64>,
+    /// The next unused file number.
     pub next_file_number: Option<u64>,
+    /// The last sequence number the tables hold.
     pub last_sequence: Option<u64>,
     /// Live tables by file number.
     pub tables: BTreeMap<u64, TableFile>,

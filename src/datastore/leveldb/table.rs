@@ -10,6 +10,7 @@
 
 use super::logfile::{masked_crc, take_varint};
 
+/// The footer's size.
 pub const FOOTER_SIZE: usize = 48;
 const MAGIC: [u8; 8] = 0xdb47_7524_8b80_fb57u64.to_le_bytes();
 const TRAILER_SIZE: usize = 5;
@@ -17,7 +18,9 @@ const TRAILER_SIZE: usize = 5;
 /// Where a block lies in its file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockHandle {
+    /// Where the block starts.
     pub offset: u64,
+    /// The block's size without its trailer.
     pub size: u64,
 }
 
@@ -118,8 +121,11 @@ pub fn block_entries(block: &[u8]) -> Result<Vec<BlockEntry>, &'static str> {
 /// A damaged part of a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableProblem {
+    /// Where the damaged part starts.
     pub offset: u64,
+    /// How many bytes it covers.
     pub len: u64,
+    /// What is wrong.
     pub reason: String,
     /// The user keys the damaged block covered, where the index says: (after, up to).
     pub key_range: Option<(Vec<u8>, Vec<u8>)>,
@@ -130,7 +136,9 @@ pub struct TableProblem {
 pub struct TableScan {
     /// Internal keys (user key + 8-byte tag) and values, in order.
     pub entries: Vec<BlockEntry>,
+    /// Every unreadable part.
     pub problems: Vec<TableProblem>,
+    /// Data blocks the index names.
     pub blocks: usize,
 }
 
