@@ -12,7 +12,7 @@ use super::{Error, Peerstore, RawPeerId, Result, Ttl};
 use crate::codec::envelope::SignedPeerRecord;
 use crate::codec::peer_key;
 use crate::codec::record::{AddrBookRecord, AddrEntry, CertifiedRecord};
-use crate::datastore::{Batch, Key, Op, Query};
+use crate::datastore::Key;
 
 /// One stored address, as the store has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,74 +82,6 @@ pub(crate) fn clean_addrs(addrs: &[Multiaddr], peer: &[u8]) -> Vec<Vec<u8>> {
 }
 
 impl Peerstore {
-    /// Loads a peer's record: from the cache, else from the store. Call with the peer locked.
-    pub(crate) fn load_record(&self, peer: &[u8]) -> Result<Option<AddrBookRecord>> {
-        if let Some(cache) = &self.inner.cache {
-            let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(rec) = c.get_mut(&peer.to_vec()) {
-                return Ok(rec.clone());
-            }
-        }
-        let rec = self.read_decoded(&peer_key::addrs_key(peer), AddrBookRecord::decode)?;
-        self.cache_put(peer, rec.clone());
-        Ok(rec)
-    }
-
-    /// The write of a record (a delete when it holds no addresses). Go never stores an empty
-    /// record.
-    pub(crate) fn record_op(peer: &[u8], rec: &AddrBookRecord) -> Op {
-        let key = peer_key::addrs_key(peer);
-        if rec.addrs.is_empty() {
-            Op::Delete(key)
-        } else {
-            Op::Put(key, rec.encode())
-        }
-    }
-
-    /// Writes a record and updates the cache. Call with the peer locked.
-    pub(crate) fn store_record(&self, peer: &[u8], rec: AddrBookRecord) -> Result<()> {
-        let mut batch = Batch::new();
-        batch.push(Self::record_op(peer, &rec));
-        self.write_records(batch, vec![(peer.to_vec(), rec)])
-    }
-
-    /// Applies a batch holding record writes, then updates the cache to match.
-    pub(crate) fn write_records(
-        &self,
-        batch: Batch,
-        recs: Vec<(Vec<u8>, AddrBookRecord)>,
-    ) -> Result<()> {
-        if let Err(e) = self.inner.ds.write(batch) {
-            for (peer, _) in &recs {
-                self.cache_remove(peer);
-            }
-            return Err(e.into());
-        }
-        for (peer, rec) in recs {
-            let stored = (!rec.addrs.is_empty()).then_some(rec);
-            self.cache_put(&peer, stored);
-        }
-        Ok(())
-    }
-
-    fn cache_put(&self, peer: &[u8], rec: Option<AddrBookRecord>) {
-        if let Some(cache) = &self.inner.cache {
-            cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(peer.to_vec(), rec);
-        }
-    }
-
-    pub(crate) fn cache_remove(&self, peer: &[u8]) {
-        if let Some(cache) = &self.inner.cache {
-            cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&peer.to_vec());
-        }
-    }
-
     /// Adds addresses with `ttl`; an address already known keeps the longer TTL and the later
     /// expiry. A TTL of zero or less does nothing.
     pub fn add_addrs(
@@ -222,20 +154,6 @@ impl Peerstore {
             self.store_record(peer.as_bytes(), rec)?;
         }
         self.enforce_record_cap()
-    }
-
-    /// The peer's record, or a new empty one; the flag says it is new. Call with the peer locked.
-    pub(crate) fn load_or_new(&self, peer: &[u8]) -> Result<(AddrBookRecord, bool)> {
-        Ok(match self.load_record(peer)? {
-            Some(rec) => (rec, false),
-            None => (
-                AddrBookRecord {
-                    id: peer.to_vec(),
-                    ..Default::default()
-                },
-                true,
-            ),
-        })
     }
 
     /// Merges `addrs` into a loaded record and tells address subscribers about the new ones.
@@ -437,26 +355,6 @@ impl Peerstore {
         self.peers_under(&Key::new(peer_key::ADDRS))
     }
 
-    /// Decodes the peer segment of every key under `prefix`, skipping keys whose segment is not
-    /// base32 (as Go does).
-    pub(crate) fn peers_under(&self, prefix: &Key) -> Result<Vec<RawPeerId>> {
-        let mut out: Vec<RawPeerId> = Vec::new();
-        for e in self.inner.ds.query(&Query::keys(prefix.clone()))? {
-            let key = e.key_lossy();
-            let Some(seg) = peer_key::peer_segment(&key) else {
-                continue;
-            };
-            match peer_key::decode_segment(seg) {
-                Ok(raw) => out.push(RawPeerId::from_bytes(raw)),
-                Err(_) => {
-                    tracing::warn!(key, "key with a peer segment that is not base32; skipped")
-                }
-            }
-        }
-        out.dedup();
-        Ok(out)
-    }
-
     /// Stores a signed peer record (a marshalled envelope) and adds its addresses with `ttl`
     /// (extend semantics), atomically. Returns `false` when a record with a higher seq is
     /// already stored; an equal seq refreshes the TTLs.
@@ -529,67 +427,5 @@ impl Peerstore {
                 .map_err(|source| Error::corrupt(&peer_key::addrs_key(peer.as_bytes()), source)),
             _ => Ok(None),
         }
-    }
-}
-
-impl Peerstore {
-    /// Remembers that a record was created, so the next [`Peerstore::enforce_record_cap`]
-    /// counts the records.
-    pub(crate) fn note_record_created(&self) {
-        if self.inner.opts.max_peer_records.is_some() {
-            self.inner
-                .maybe_over_cap
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    /// With a cap on the number of address records: when a record was created since the last
-    /// check and the store now holds more than the cap, evicts the records whose addresses all
-    /// expire soonest (records with connected or permanent addresses go last). Must be called
-    /// with no peer locked.
-    pub(crate) fn enforce_record_cap(&self) -> Result<()> {
-        let Some(cap) = self.inner.opts.max_peer_records else {
-            return Ok(());
-        };
-        if !self
-            .inner
-            .maybe_over_cap
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            return Ok(());
-        }
-        let keys = self
-            .inner
-            .ds
-            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
-        if keys.len() <= cap {
-            return Ok(());
-        }
-        let mut by_expiry: Vec<(i64, Vec<u8>)> = Vec::with_capacity(keys.len());
-        for e in self
-            .inner
-            .ds
-            .query(&Query::prefix(Key::new(peer_key::ADDRS)))?
-        {
-            let (Some(peer), Ok(rec)) = (
-                peer_key::record_peer(&e.key_lossy()),
-                AddrBookRecord::decode(&e.value),
-            ) else {
-                continue; // unreadable records are never evicted: they are kept as they are
-            };
-            let last = rec.addrs.iter().map(|a| a.expiry).max().unwrap_or(i64::MIN);
-            by_expiry.push((last, peer));
-        }
-        by_expiry.sort();
-        let excess = keys.len() - cap;
-        for (_, peer) in by_expiry.into_iter().take(excess) {
-            let _lock = self.lock_peer(&peer);
-            self.cache_remove(&peer);
-            self.inner.ds.delete(&peer_key::addrs_key(&peer))?;
-            self.cache_put(&peer, None);
-            tracing::debug!(peer = %RawPeerId::from_bytes(peer.clone()), "evicted by the \
-                peer-record cap");
-        }
-        Ok(())
     }
 }

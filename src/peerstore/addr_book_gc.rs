@@ -158,24 +158,6 @@ impl Peerstore {
         Ok(report)
     }
 
-    /// Locks several peers' stripes, in stripe order (so two callers never deadlock).
-    pub(crate) fn lock_peers<'a>(
-        &self,
-        peers: impl Iterator<Item = &'a [u8]>,
-    ) -> Vec<MutexGuard<'_, ()>> {
-        let mut stripes: Vec<usize> = peers.map(super::stripe_of).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        stripes
-            .into_iter()
-            .map(|s| {
-                self.inner.stripes[s]
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-            })
-            .collect()
-    }
-
     /// Cleans one record under its lock; adds its write to the batch if it changed.
     fn purge_record(
         &self,

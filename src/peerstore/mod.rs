@@ -27,6 +27,7 @@
 mod addr_book;
 mod addr_book_gc;
 mod batch;
+mod cache;
 mod clock;
 mod key_book;
 mod metadata;
@@ -34,6 +35,7 @@ mod metrics;
 mod options;
 mod peer;
 mod proto_book;
+mod record_cap;
 mod streams;
 mod ttl;
 
@@ -53,8 +55,9 @@ pub use peer::RawPeerId;
 pub use streams::AddrStream;
 pub use ttl::Ttl;
 
+use crate::codec::peer_key;
 use crate::codec::{self, record::AddrBookRecord};
-use crate::datastore::{self, Datastore};
+use crate::datastore::{self, Datastore, Key, Query};
 
 /// What a peerstore operation can fail with. Every variant names the peer or key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +256,44 @@ impl Peerstore {
         self.inner.stripes[stripe_of(peer)]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks several peers' stripes, in stripe order (so two callers never deadlock).
+    pub(crate) fn lock_peers<'a>(
+        &self,
+        peers: impl Iterator<Item = &'a [u8]>,
+    ) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = peers.map(stripe_of).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|s| {
+                self.inner.stripes[s]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+            })
+            .collect()
+    }
+
+    /// Decodes the peer segment of every key under `prefix`, skipping keys whose segment is not
+    /// base32 (as Go does).
+    pub(crate) fn peers_under(&self, prefix: &Key) -> Result<Vec<RawPeerId>> {
+        let mut out: Vec<RawPeerId> = Vec::new();
+        for e in self.inner.ds.query(&Query::keys(prefix.clone()))? {
+            let key = e.key_lossy();
+            let Some(seg) = peer_key::peer_segment(&key) else {
+                continue;
+            };
+            match peer_key::decode_segment(seg) {
+                Ok(raw) => out.push(RawPeerId::from_bytes(raw)),
+                Err(_) => {
+                    tracing::warn!(key, "key with a peer segment that is not base32; skipped")
+                }
+            }
+        }
+        out.dedup();
+        Ok(out)
     }
 
     /// Every peer with addresses or keys (Go's `Peers()`: metadata-only peers are not listed).

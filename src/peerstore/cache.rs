@@ -1,0 +1,86 @@
+//! Address records between the store and the ARC cache (the twin of go-libp2p's `cache.go`):
+//! every read and write of an address record goes through here, so the cache only ever holds
+//! what the store holds.
+
+use super::{Peerstore, Result};
+use crate::codec::peer_key;
+use crate::codec::record::AddrBookRecord;
+use crate::datastore::{Batch, Op};
+
+impl Peerstore {
+    /// Loads a peer's record: from the cache, else from the store. Call with the peer locked.
+    pub(crate) fn load_record(&self, peer: &[u8]) -> Result<Option<AddrBookRecord>> {
+        if let Some(cache) = &self.inner.cache {
+            let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(rec) = c.get_mut(&peer.to_vec()) {
+                return Ok(rec.clone());
+            }
+        }
+        let rec = self.read_decoded(&peer_key::addrs_key(peer), AddrBookRecord::decode)?;
+        self.cache_put(peer, rec.clone());
+        Ok(rec)
+    }
+    /// The write of a record (a delete when it holds no addresses). Go never stores an empty
+    /// record.
+    pub(crate) fn record_op(peer: &[u8], rec: &AddrBookRecord) -> Op {
+        let key = peer_key::addrs_key(peer);
+        if rec.addrs.is_empty() {
+            Op::Delete(key)
+        } else {
+            Op::Put(key, rec.encode())
+        }
+    }
+    /// Writes a record and updates the cache. Call with the peer locked.
+    pub(crate) fn store_record(&self, peer: &[u8], rec: AddrBookRecord) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.push(Self::record_op(peer, &rec));
+        self.write_records(batch, vec![(peer.to_vec(), rec)])
+    }
+    /// Applies a batch holding record writes, then updates the cache to match.
+    pub(crate) fn write_records(
+        &self,
+        batch: Batch,
+        recs: Vec<(Vec<u8>, AddrBookRecord)>,
+    ) -> Result<()> {
+        if let Err(e) = self.inner.ds.write(batch) {
+            for (peer, _) in &recs {
+                self.cache_remove(peer);
+            }
+            return Err(e.into());
+        }
+        for (peer, rec) in recs {
+            let stored = (!rec.addrs.is_empty()).then_some(rec);
+            self.cache_put(&peer, stored);
+        }
+        Ok(())
+    }
+    pub(crate) fn cache_put(&self, peer: &[u8], rec: Option<AddrBookRecord>) {
+        if let Some(cache) = &self.inner.cache {
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(peer.to_vec(), rec);
+        }
+    }
+    pub(crate) fn cache_remove(&self, peer: &[u8]) {
+        if let Some(cache) = &self.inner.cache {
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&peer.to_vec());
+        }
+    }
+    /// The peer's record, or a new empty one; the flag says it is new. Call with the peer locked.
+    pub(crate) fn load_or_new(&self, peer: &[u8]) -> Result<(AddrBookRecord, bool)> {
+        Ok(match self.load_record(peer)? {
+            Some(rec) => (rec, false),
+            None => (
+                AddrBookRecord {
+                    id: peer.to_vec(),
+                    ..Default::default()
+                },
+                true,
+            ),
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! The cap on address records kept (`Options::max_peer_records`): the records whose addresses
+//! expire soonest are evicted first.
+
+use super::{Peerstore, RawPeerId, Result};
+use crate::codec::peer_key;
+use crate::codec::record::AddrBookRecord;
+use crate::datastore::{Key, Query};
+
+impl Peerstore {
+    /// Remembers that a record was created, so the next [`Peerstore::enforce_record_cap`]
+    /// counts the records.
+    pub(crate) fn note_record_created(&self) {
+        if self.inner.opts.max_peer_records.is_some() {
+            self.inner
+                .maybe_over_cap
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// With a cap on the number of address records: when a record was created since the last
+    /// check and the store now holds more than the cap, evicts the records whose addresses all
+    /// expire soonest (records with connected or permanent addresses go last). Must be called
+    /// with no peer locked.
+    pub(crate) fn enforce_record_cap(&self) -> Result<()> {
+        let Some(cap) = self.inner.opts.max_peer_records else {
+            return Ok(());
+        };
+        if !self
+            .inner
+            .maybe_over_cap
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(());
+        }
+        let keys = self
+            .inner
+            .ds
+            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
+        if keys.len() <= cap {
+            return Ok(());
+        }
+        let mut by_expiry: Vec<(i64, Vec<u8>)> = Vec::with_capacity(keys.len());
+        for e in self
+            .inner
+            .ds
+            .query(&Query::prefix(Key::new(peer_key::ADDRS)))?
+        {
+            let (Some(peer), Ok(rec)) = (
+                peer_key::record_peer(&e.key_lossy()),
+                AddrBookRecord::decode(&e.value),
+            ) else {
+                continue; // unreadable records are never evicted: they are kept as they are
+            };
+            let last = rec.addrs.iter().map(|a| a.expiry).max().unwrap_or(i64::MIN);
+            by_expiry.push((last, peer));
+        }
+        by_expiry.sort();
+        let excess = keys.len() - cap;
+        for (_, peer) in by_expiry.into_iter().take(excess) {
+            let _lock = self.lock_peer(&peer);
+            self.cache_remove(&peer);
+            self.inner.ds.delete(&peer_key::addrs_key(&peer))?;
+            self.cache_put(&peer, None);
+            tracing::debug!(peer = %RawPeerId::from_bytes(peer.clone()), "evicted by the \
+                peer-record cap");
+        }
+        Ok(())
+    }
+}
