@@ -4,7 +4,7 @@ mod open;
 mod view;
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -203,91 +203,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let v = view::load(&*db.ds, None)?;
             stats(&v, &db.path, now, json, false)?;
         }
-        Command::Show { source, peer, json } => {
-            let peer = view::parse_peer(&peer)?;
-            let db = open(&source)?;
-            let v = view::load(&*db.ds, Some(peer.as_bytes()))?;
-            let Some(pv) = v.peers.get(peer.as_bytes()) else {
-                return Err(
-                    format!("peer {peer} has nothing stored in {}", source.db.display()).into(),
-                );
-            };
-            show(peer.as_bytes(), pv, now, json)?;
-        }
+        Command::Show { source, peer, json } => show_command(&source, &peer, now, json)?,
         Command::Dump {
             source,
             no_private_keys,
-        } => {
-            let db = open(&source)?;
-            let mut o = out();
-            dump::write_dump_with(&*db.ds, &mut o, !no_private_keys)?;
-            o.flush()?;
-        }
-        Command::Load { db, dump: file } => {
-            let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
-                Box::new(std::io::BufReader::new(std::io::stdin()))
-            } else {
-                Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?,
-                ))
-            };
-            let loaded = dump::load_dump(reader)?;
-            for w in &loaded.warnings {
-                eprintln!("warning: {w}");
-            }
-            let ds = open_path(&db, true)?;
-            let n = loaded.batch.len();
-            ds.write(loaded.batch)?;
-            ds.close()?;
-            eprintln!(
-                "loaded {} peers ({n} keys) into {}",
-                loaded.peers,
-                db.display()
-            );
-        }
+        } => dump_command(&source, !no_private_keys)?,
+        Command::Load { db, dump } => load_command(&db, &dump)?,
         Command::Verify { source, json } => return verify_command(&source, json),
         Command::Salvage { src, dst, to, json } => return salvage_command(&src, &dst, to, json),
         Command::Gc {
             db,
             lookahead,
             json,
-        } => {
-            let ds = open_path(&db, false)?;
-            let lookahead = lookahead.unwrap_or(Duration::ZERO);
-            let ps = Options::new()
-                .gc_purge_interval(Duration::ZERO)
-                .gc_lookahead_interval(lookahead)
-                .open_datastore(std::sync::Arc::from(ds))?;
-            let r = ps.gc()?;
-            ps.close()?;
-            let mut o = out();
-            if json {
-                writeln!(
-                    o,
-                    "{}",
-                    json!({"records_visited": r.records_visited,
-                           "records_updated": r.records_updated,
-                           "records_deleted": r.records_deleted, "addrs_removed": r.addrs_removed,
-                           "index_added": r.index_added, "index_removed": r.index_removed,
-                           "records_unreadable": r.records_unreadable})
-                )?;
-            } else {
-                writeln!(
-                    o,
-                    "visited {} records: removed {} expired addresses, rewrote {} records, \
-                        deleted {} empty ones",
-                    r.records_visited, r.addrs_removed, r.records_updated, r.records_deleted
-                )?;
-                if r.records_unreadable > 0 {
-                    writeln!(
-                        o,
-                        "{} records do not decode and were left as they are (see pstore verify)",
-                        r.records_unreadable
-                    )?;
-                }
-            }
-            o.flush()?;
-        }
+        } => gc_command(&db, lookahead.unwrap_or(Duration::ZERO), json)?,
         Command::Migrate { source, dst, to } => {
             let db = open(&source)?;
             let n = migrate(&*db.ds, &dst, to)?;
@@ -295,51 +223,135 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Apply {
             db,
-            ops: script,
+            ops,
             gc_lookahead,
-        } => {
-            let clock = MockClock::at_nanos(ops::START_NANOS);
-            let ps = ops::replay_options(&clock, gc_lookahead).open_leveldb(&db)?;
-            let reader = std::io::BufReader::new(
-                std::fs::File::open(&script).map_err(|e| format!("{}: {e}", script.display()))?,
-            );
-            let mut o = out();
-            let failed = ops::apply_script(&ps, &clock, reader, &mut o)?;
-            o.flush()?;
-            ps.close()?;
-            if failed > 0 {
-                return Ok(ExitCode::from(1));
-            }
-        }
-        Command::Compact { db } => {
-            if db.is_file() {
-                return Err(format!(
-                    "{} is a file: compact is for LevelDB directories (SQLite needs no compaction)",
-                    db.display()
-                )
-                .into());
-            }
-            let before = disk_size(&db);
-            let ds = pstoreds::datastore::LevelDbDatastore::open(
-                &db,
-                pstoreds::datastore::LevelDbOptions {
-                    create_if_missing: false,
-                    ..Default::default()
-                },
-            )?;
-            for warning in ds.open_warnings() {
-                eprintln!("warning: {warning}");
-            }
-            ds.compact()?;
-            pstoreds::datastore::Datastore::close(&ds)?;
-            eprintln!(
-                "compacted {}: {before} bytes before, {} after",
-                db.display(),
-                disk_size(&db)
-            );
-        }
+        } => return apply_command(&db, &ops, gc_lookahead),
+        Command::Compact { db } => compact_command(&db)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn show_command(source: &Source, peer: &str, now: i64, json: bool) -> Result<()> {
+    let peer = view::parse_peer(peer)?;
+    let db = open(source)?;
+    let v = view::load(&*db.ds, Some(peer.as_bytes()))?;
+    let Some(pv) = v.peers.get(peer.as_bytes()) else {
+        return Err(format!("peer {peer} has nothing stored in {}", source.db.display()).into());
+    };
+    show(peer.as_bytes(), pv, now, json)
+}
+
+fn dump_command(source: &Source, private_keys: bool) -> Result<()> {
+    let db = open(source)?;
+    let mut o = out();
+    dump::write_dump_with(&*db.ds, &mut o, private_keys)?;
+    Ok(o.flush()?)
+}
+
+fn load_command(db: &Path, file: &Path) -> Result<()> {
+    let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?,
+        ))
+    };
+    let loaded = dump::load_dump(reader)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let ds = open_path(db, true)?;
+    let n = loaded.batch.len();
+    ds.write(loaded.batch)?;
+    ds.close()?;
+    eprintln!(
+        "loaded {} peers ({n} keys) into {}",
+        loaded.peers,
+        db.display()
+    );
+    Ok(())
+}
+
+fn gc_command(db: &Path, lookahead: Duration, json: bool) -> Result<()> {
+    let ds = open_path(db, false)?;
+    let ps = Options::new()
+        .gc_purge_interval(Duration::ZERO)
+        .gc_lookahead_interval(lookahead)
+        .open_datastore(std::sync::Arc::from(ds))?;
+    let r = ps.gc()?;
+    ps.close()?;
+    let mut o = out();
+    if json {
+        writeln!(
+            o,
+            "{}",
+            json!({"records_visited": r.records_visited, "records_updated": r.records_updated,
+                   "records_deleted": r.records_deleted, "addrs_removed": r.addrs_removed,
+                   "index_added": r.index_added, "index_removed": r.index_removed,
+                   "records_unreadable": r.records_unreadable})
+        )?;
+    } else {
+        writeln!(
+            o,
+            "visited {} records: removed {} expired addresses, rewrote {} records, deleted {} \
+             empty ones",
+            r.records_visited, r.addrs_removed, r.records_updated, r.records_deleted
+        )?;
+        if r.records_unreadable > 0 {
+            writeln!(
+                o,
+                "{} records do not decode and were left as they are (see pstore verify)",
+                r.records_unreadable
+            )?;
+        }
+    }
+    Ok(o.flush()?)
+}
+
+fn apply_command(db: &Path, script: &Path, gc_lookahead: Duration) -> Result<ExitCode> {
+    let clock = MockClock::at_nanos(ops::START_NANOS);
+    let ps = ops::replay_options(&clock, gc_lookahead).open_leveldb(db)?;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(script).map_err(|e| format!("{}: {e}", script.display()))?,
+    );
+    let mut o = out();
+    let failed = ops::apply_script(&ps, &clock, reader, &mut o)?;
+    o.flush()?;
+    ps.close()?;
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn compact_command(db: &Path) -> Result<()> {
+    if db.is_file() {
+        return Err(format!(
+            "{} is a file: compact is for LevelDB directories (SQLite needs no compaction)",
+            db.display()
+        )
+        .into());
+    }
+    let before = disk_size(db);
+    let ds = pstoreds::datastore::LevelDbDatastore::open(
+        db,
+        pstoreds::datastore::LevelDbOptions {
+            create_if_missing: false,
+            ..Default::default()
+        },
+    )?;
+    for warning in ds.open_warnings() {
+        eprintln!("warning: {warning}");
+    }
+    ds.compact()?;
+    pstoreds::datastore::Datastore::close(&ds)?;
+    eprintln!(
+        "compacted {}: {before} bytes before, {} after",
+        db.display(),
+        disk_size(db)
+    );
+    Ok(())
 }
 
 fn print_peers(v: &view::DbView, now: i64, json: bool) -> Result<()> {
