@@ -123,18 +123,9 @@ impl Peerstore {
             self.now_nanos(),
             i64::try_from(lookahead.as_nanos()).unwrap_or(i64::MAX),
         );
-        let keys = self
-            .inner
-            .ds
-            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
         let mut batch = Batch::new();
-        for chunk in keys.chunks(CHUNK) {
-            let peers: Vec<Vec<u8>> = chunk
-                .iter()
-                .filter_map(|e| peer_key::record_peer(&e.key_lossy()))
-                .collect();
-            let _locks = self.lock_peers(peers.iter().map(Vec::as_slice));
-            for peer in &peers {
+        self.walk_records(|peers| {
+            for peer in peers {
                 report.records_visited += 1;
                 let rec = match self.load_record(peer) {
                     Ok(Some(rec)) => rec,
@@ -152,7 +143,8 @@ impl Peerstore {
                     report.index_added += 1;
                 }
             }
-        }
+            Ok(())
+        })?;
         self.inner.ds.write(batch)?;
         self.inner.gc.window_end.store(until, Ordering::SeqCst);
         Ok(report)
@@ -194,22 +186,13 @@ impl Peerstore {
     fn purge_store(&self) -> Result<GcReport> {
         let now_unix = self.inner.clock.now_unix();
         let mut report = GcReport::default();
-        let keys = self
-            .inner
-            .ds
-            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
-        for chunk in keys.chunks(CHUNK) {
-            let peers: Vec<Vec<u8>> = chunk
-                .iter()
-                .filter_map(|e| peer_key::record_peer(&e.key_lossy()))
-                .collect();
-            let _locks = self.lock_peers(peers.iter().map(Vec::as_slice));
+        self.walk_records(|peers| {
             let (mut batch, mut written) = (Batch::new(), Vec::new());
-            for peer in &peers {
+            for peer in peers {
                 self.purge_record(peer, now_unix, &mut report, &mut batch, &mut written);
             }
-            self.write_records(batch, written)?;
-        }
+            self.write_records(batch, written)
+        })?;
         Ok(report)
     }
 

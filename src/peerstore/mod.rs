@@ -276,6 +276,27 @@ impl Peerstore {
             .collect()
     }
 
+    /// Visits every address record's peer, in chunks of [`RECORD_CHUNK`], with the chunk's
+    /// peers locked while `each_chunk` runs: the one walk the GC and the record cap share.
+    pub(crate) fn walk_records(
+        &self,
+        mut each_chunk: impl FnMut(&[Vec<u8>]) -> Result<()>,
+    ) -> Result<()> {
+        let keys = self
+            .inner
+            .ds
+            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
+        for chunk in keys.chunks(RECORD_CHUNK) {
+            let peers: Vec<Vec<u8>> = chunk
+                .iter()
+                .filter_map(|e| peer_key::record_peer(&e.key_lossy()))
+                .collect();
+            let _locks = self.lock_peers(peers.iter().map(Vec::as_slice));
+            each_chunk(&peers)?;
+        }
+        Ok(())
+    }
+
     /// Decodes the peer segment of every key under `prefix`, skipping keys whose segment is not
     /// base32 (as Go does).
     pub(crate) fn peers_under(&self, prefix: &Key) -> Result<Vec<RawPeerId>> {
@@ -348,6 +369,9 @@ impl Drop for Inner {
         }
     }
 }
+
+/// How many address records a walk locks and handles at a time.
+pub(crate) const RECORD_CHUNK: usize = 256;
 
 fn stripe_of(peer: &[u8]) -> usize {
     let mut h = DefaultHasher::new();

@@ -32,30 +32,29 @@ impl Peerstore {
         {
             return Ok(());
         }
-        let keys = self
+        let count = self
             .inner
             .ds
-            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
-        if keys.len() <= cap {
+            .query(&Query::keys(Key::new(peer_key::ADDRS)))?
+            .len();
+        if count <= cap {
             return Ok(());
         }
-        let mut by_expiry: Vec<(i64, Vec<u8>)> = Vec::with_capacity(keys.len());
-        for e in self
-            .inner
-            .ds
-            .query(&Query::prefix(Key::new(peer_key::ADDRS)))?
-        {
-            let (Some(peer), Ok(rec)) = (
-                peer_key::record_peer(&e.key_lossy()),
-                AddrBookRecord::decode(&e.value),
-            ) else {
-                continue; // unreadable records are never evicted: they are kept as they are
-            };
-            let last = rec.addrs.iter().map(|a| a.expiry).max().unwrap_or(i64::MIN);
-            by_expiry.push((last, peer));
-        }
+        let mut by_expiry: Vec<(i64, Vec<u8>)> = Vec::with_capacity(count);
+        self.walk_records(|peers| {
+            for peer in peers {
+                // Read from the store, not through the cache (a full walk would flush it).
+                // Unreadable records are never evicted: they are kept as they are.
+                let key = peer_key::addrs_key(peer);
+                if let Ok(Some(rec)) = self.read_decoded(&key, AddrBookRecord::decode) {
+                    let last = rec.addrs.iter().map(|a| a.expiry).max().unwrap_or(i64::MIN);
+                    by_expiry.push((last, peer.clone()));
+                }
+            }
+            Ok(())
+        })?;
         by_expiry.sort();
-        let excess = keys.len() - cap;
+        let excess = count.saturating_sub(cap);
         for (_, peer) in by_expiry.into_iter().take(excess) {
             let _lock = self.lock_peer(&peer);
             self.cache_remove(&peer);
