@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use open::{Source, disk_size, open, open_path, open_readable, progress, readable_path};
+use open::{Source, Spinner, disk_size, open, open_path, open_readable, progress, readable_path};
 use pstoreds::datastore::leveldb::check::{self, FileProblem, Severity as FileSeverity};
 use pstoreds::datastore::{Batch, Key, Op, Query};
 use pstoreds::peerstore::{Clock, MockClock, Options, SystemClock};
@@ -243,6 +243,7 @@ fn show_command(source: &Source, peer: &str, now: i64, json: bool) -> Result<()>
 
 fn dump_command(source: &Source, private_keys: bool) -> Result<()> {
     let db = open(source)?;
+    let _spinner = Spinner::start("dumping");
     let mut o = out();
     dump::write_dump_with(&*db.ds, &mut o, private_keys)?;
     Ok(o.flush()?)
@@ -262,7 +263,9 @@ fn load_command(db: &Path, file: &Path) -> Result<()> {
     }
     let ds = open_path(db, true)?;
     let n = loaded.batch.len();
+    let spinner = Spinner::start(&format!("writing {n} keys"));
     ds.write(loaded.batch)?;
+    drop(spinner);
     ds.close()?;
     eprintln!(
         "loaded {} peers ({n} keys) into {}",
@@ -278,8 +281,10 @@ fn gc_command(db: &Path, lookahead: Duration, json: bool) -> Result<()> {
         .gc_purge_interval(Duration::ZERO)
         .gc_lookahead_interval(lookahead)
         .open_datastore(std::sync::Arc::from(ds))?;
+    let spinner = Spinner::start("collecting expired addresses");
     let r = ps.gc()?;
     ps.close()?;
+    drop(spinner);
     let mut o = out();
     if json {
         writeln!(
@@ -344,8 +349,10 @@ fn compact_command(db: &Path) -> Result<()> {
     for warning in ds.open_warnings() {
         eprintln!("warning: {warning}");
     }
+    let spinner = Spinner::start("compacting");
     ds.compact()?;
     pstoreds::datastore::Datastore::close(&ds)?;
+    drop(spinner);
     eprintln!(
         "compacted {}: {before} bytes before, {} after",
         db.display(),
@@ -708,13 +715,15 @@ fn verify_command(source: &Source, json: bool) -> Result<ExitCode> {
     let mut keys = 0;
     if files_ok {
         let db = open_readable(source, path, copy)?;
-        let bar = progress(0, "verifying");
+        let mut bar: Option<indicatif::ProgressBar> = None;
         let problems = verify::verify(&*db.ds, &mut |i, n| {
-            bar.set_length(n);
-            bar.set_position(i);
+            bar.get_or_insert_with(|| progress(n, "verifying"))
+                .set_position(i);
             keys = n;
         })?;
-        bar.finish_and_clear();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         for p in &problems {
             let sev = match p.severity {
                 verify::Severity::Error => {

@@ -139,17 +139,45 @@ pub fn disk_size(path: &Path) -> u64 {
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
+/// Elapsed time rather than an estimate: early estimates of a short job are wild ("6m" for a
+/// job of four seconds). Nothing is drawn for nothing to do (no "0/0" bar).
 pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
+    if len == 0 || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
     if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
     {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what.to_owned());
     bar
+}
+
+/// A spinner with the elapsed time, on stderr when it is a terminal, for a job that cannot say
+/// how far along it is (a compaction, a GC pass, writing a dump). Cleared when dropped.
+pub struct Spinner(indicatif::ProgressBar);
+
+impl Spinner {
+    pub fn start(what: &str) -> Spinner {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Spinner(indicatif::ProgressBar::hidden());
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        bar.set_message(what.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Spinner(bar)
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }
