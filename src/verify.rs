@@ -79,7 +79,7 @@ pub fn verify(
             continue;
         };
         let canonical = peer_key::encode_segment(kind.peer());
-        if !key.split('/').any(|segment| segment == canonical) {
+        if peer_key::peer_segment(&key) != Some(canonical.as_str()) {
             problem(
                 Severity::Error,
                 format!(

@@ -655,3 +655,39 @@ fn gc_with_lookahead_takes_a_duration_and_counts_each_record_once() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
 }
+
+#[test]
+fn gc_gives_the_space_back_and_counts_in_words() {
+    let (_dir, db) = copy_of("go-v0.48.0/bulk");
+    let out = pstore(&["gc", &db]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("expired addresses") && text.contains("records"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("compacted"), "{err}");
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn load_to_picks_the_backend_of_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("peers.store");
+    let out = pstore(&[
+        "load",
+        "--to",
+        "sqlite",
+        db.to_str().unwrap(),
+        &dump_of_sample(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.is_file(), "a SQLite file, not a LevelDB directory");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loaded 5 peers"), "{err}");
+}

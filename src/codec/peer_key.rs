@@ -57,18 +57,19 @@ pub fn gc_key(expiry: i64, peer: &[u8]) -> Key {
         .child_string(&encode_segment(peer))
 }
 
+/// `/peers/keys/<B32>`: the folder of a peer's keys.
+pub fn keys_prefix(peer: &[u8]) -> Key {
+    Key::new(KEYS).child_string(&encode_segment(peer))
+}
+
 /// `/peers/keys/<B32>/pub`.
 pub fn pub_key_key(peer: &[u8]) -> Key {
-    Key::new(KEYS)
-        .child_string(&encode_segment(peer))
-        .child_string("pub")
+    keys_prefix(peer).child_string("pub")
 }
 
 /// `/peers/keys/<B32>/priv`.
 pub fn priv_key_key(peer: &[u8]) -> Key {
-    Key::new(KEYS)
-        .child_string(&encode_segment(peer))
-        .child_string("priv")
+    keys_prefix(peer).child_string("priv")
 }
 
 /// `/peers/metadata/<B32>`: the folder of one peer's metadata.

@@ -82,6 +82,10 @@ enum Command {
         db: PathBuf,
         /// The dump (JSON Lines); `-` for standard input.
         dump: PathBuf,
+        /// The backend of a new database (default: SQLite for a new name ending in `.sqlite`,
+        /// `.sqlite3` or `.db`, else LevelDB).
+        #[arg(long, value_enum)]
+        to: Option<Backend>,
     },
     /// Check the files (LevelDB: every table block, journal record and the MANIFEST, and
     /// whether goleveldb would replay the journals in full), then every key and value against
@@ -93,7 +97,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Purge expired addresses now (one GC pass), and compact.
+    /// Purge expired addresses now (one GC pass), then compact (LevelDB) to give the space
+    /// back.
     Gc {
         /// The database (LevelDB directory or SQLite file).
         db: PathBuf,
@@ -208,7 +213,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             source,
             no_private_keys,
         } => dump_command(&source, !no_private_keys)?,
-        Command::Load { db, dump } => load_command(&db, &dump)?,
+        Command::Load { db, dump, to } => load_command(&db, &dump, to)?,
         Command::Verify { source, json } => return verify_command(&source, json),
         Command::Salvage { src, dst, to, json } => return salvage_command(&src, &dst, to, json),
         Command::Gc {
@@ -249,7 +254,7 @@ fn dump_command(source: &Source, private_keys: bool) -> Result<()> {
     Ok(o.flush()?)
 }
 
-fn load_command(db: &Path, file: &Path) -> Result<()> {
+fn load_command(db: &Path, file: &Path, to: Option<Backend>) -> Result<()> {
     let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
@@ -261,15 +266,19 @@ fn load_command(db: &Path, file: &Path) -> Result<()> {
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
-    let ds = open_path(db, true)?;
+    let ds = match to {
+        Some(backend) if !db.exists() => create_new(db, backend, "load")?,
+        _ => open_path(db, true)?,
+    };
     let n = loaded.batch.len();
-    let spinner = Spinner::start(&format!("writing {n} keys"));
+    let spinner = Spinner::start(&format!("writing {}", count(n, "key")));
     ds.write(loaded.batch)?;
     drop(spinner);
     ds.close()?;
     eprintln!(
-        "loaded {} peers ({n} keys) into {}",
-        loaded.peers,
+        "loaded {} ({}) into {}",
+        count(loaded.peers, "peer"),
+        count(n, "key"),
         db.display()
     );
     Ok(())
@@ -285,6 +294,11 @@ fn gc_command(db: &Path, lookahead: Duration, json: bool) -> Result<()> {
     let r = ps.gc()?;
     ps.close()?;
     drop(spinner);
+    // The pass is written; now give the space back (LevelDB keeps what was overwritten until
+    // a compaction).
+    if db.is_dir() {
+        compact_command(db)?;
+    }
     let mut o = out();
     if json {
         writeln!(
@@ -298,15 +312,17 @@ fn gc_command(db: &Path, lookahead: Duration, json: bool) -> Result<()> {
     } else {
         writeln!(
             o,
-            "visited {} records: removed {} expired addresses, rewrote {} records, deleted {} \
-             empty ones",
-            r.records_visited, r.addrs_removed, r.records_updated, r.records_deleted
+            "visited {}: removed {}, rewrote {}, deleted {} left empty",
+            count(r.records_visited, "record"),
+            count(r.addrs_removed, "expired address"),
+            count(r.records_updated, "record"),
+            count(r.records_deleted, "record")
         )?;
         if r.records_unreadable > 0 {
             writeln!(
                 o,
-                "{} records do not decode and were left as they are (see pstore verify)",
-                r.records_unreadable
+                "{} do not decode and were left as they are (see pstore verify)",
+                count(r.records_unreadable, "record")
             )?;
         }
     }
@@ -641,12 +657,12 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     Ok(total)
 }
 
-/// "1 error", "2 errors".
+/// "1 error", "2 errors", "2 addresses".
 fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
+    match n {
+        1 => format!("1 {what}"),
+        _ if what.ends_with('s') => format!("{n} {what}es"),
+        _ => format!("{n} {what}s"),
     }
 }
 

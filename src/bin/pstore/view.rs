@@ -39,7 +39,7 @@ pub fn load(ds: &dyn Datastore, only: Option<&[u8]>) -> Result<DbView> {
         None => vec![Key::new("/peers")],
         Some(p) => vec![
             peer_key::addrs_key(p),
-            Key::new(peer_key::KEYS).child_string(&peer_key::encode_segment(p)),
+            peer_key::keys_prefix(p),
             peer_key::metadata_prefix(p),
         ],
     };
