@@ -691,3 +691,18 @@ fn load_to_picks_the_backend_of_a_new_database() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("loaded 5 peers"), "{err}");
 }
+
+#[test]
+fn every_json_flag_says_what_it_does() {
+    for command in [
+        "inspect", "peers", "show", "stats", "verify", "gc", "salvage",
+    ] {
+        let out = pstore(&[command, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with("--json"))
+            .unwrap_or_else(|| panic!("{command}: no --json in {help}"));
+        assert!(line.contains("JSON"), "{command}: {line}");
+    }
+}
