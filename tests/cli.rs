@@ -123,6 +123,14 @@ fn copy_of(fixture: &str) -> (tempfile::TempDir, String) {
     (dir, to.display().to_string())
 }
 
+/// The key segment of the first peer in a `peers --json` listing whose `field` is `value`.
+fn b32_where(peers: &[serde_json::Value], field: &str, value: u64) -> String {
+    let peer = peers.iter().find(|p| p[field] == value);
+    peer.and_then(|p| p["b32"].as_str())
+        .unwrap_or_else(|| panic!("no peer with {field} = {value}"))
+        .to_owned()
+}
+
 fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -208,14 +216,8 @@ fn verify_passes_go_databases_and_names_a_planted_corruption() {
     let (_dir, db) = copy_of("go-v0.48.0/sample");
     // Plant: a record whose addresses are out of order, and a public key of another peer.
     let peers = json_lines(&pstore(&["peers", "--json", &db]));
-    let victim = peers.iter().find(|p| p["addrs"] == 4).unwrap()["b32"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other = peers.iter().find(|p| p["signed_seq"] == 3).unwrap()["b32"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let victim = b32_where(&peers, "addrs", 4);
+    let other = b32_where(&peers, "signed_seq", 3);
     {
         use pstoreds::codec::record::AddrBookRecord;
         use pstoreds::datastore::{Datastore, Key, LevelDbDatastore};
@@ -350,14 +352,8 @@ fn migrate_to_sqlite_keeps_every_entry() {
 fn verify_names_a_lower_case_peer_segment_and_an_empty_multiaddr() {
     let (_dir, db) = copy_of("go-v0.48.0/sample");
     let peers = json_lines(&pstore(&["peers", "--json", &db]));
-    let victim = peers.iter().find(|p| p["addrs"] == 4).unwrap()["b32"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let moved = peers.iter().find(|p| p["addrs"] == 2).unwrap()["b32"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let victim = b32_where(&peers, "addrs", 4);
+    let moved = b32_where(&peers, "addrs", 2);
     let lower = format!("/peers/addrs/{}", moved.to_lowercase());
     {
         use pstoreds::codec::record::AddrBookRecord;
