@@ -147,17 +147,8 @@ fn read_manifest(file: &Path) -> std::result::Result<(Manifest, Option<String>),
     let scan = logfile::scan(&bytes);
     let mut note = None;
     if !scan.is_clean() {
-        let crash_tail = scan.is_torn_tail()
-            && scan.bad.iter().all(|b| {
-                matches!(
-                    b.reason,
-                    "record cut short by the end of the file"
-                        | "truncated record header"
-                        | "zero-filled space"
-                )
-            });
         let bad = scan.first_damage_in_middle().unwrap_or(&scan.bad[0]);
-        if !crash_tail {
+        if !scan.is_cut_short_tail() {
             return Err(format!(
                 "{} is damaged at offset {} ({}, {} bytes)",
                 file.display(),

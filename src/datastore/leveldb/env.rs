@@ -370,14 +370,7 @@ impl DurableEnv {
                 FileKind::Journal(n) => n >= self.state.newest_journal.load(Ordering::SeqCst),
                 // The MANIFEST is synced after every edit: only an append cut short by a crash
                 // is normal; a checksum failure is damage.
-                FileKind::Manifest(_) => scan.bad.iter().all(|b| {
-                    matches!(
-                        b.reason,
-                        "record cut short by the end of the file"
-                            | "truncated record header"
-                            | "zero-filled space"
-                    )
-                }),
+                FileKind::Manifest(_) => scan.is_cut_short_tail(),
                 _ => false,
             };
         if tail_ok {
@@ -393,13 +386,16 @@ impl DurableEnv {
             bytes.truncate(scan.good_len as usize);
             return self.hand_over(path, kind, bytes, &scan);
         }
-        let damage = scan.first_damage_in_middle().unwrap_or(first);
+        let (damage, where_) = match scan.first_damage_in_middle() {
+            Some(d) => (d, "with readable records after it"),
+            None => (first, "at the end of a file that must be whole"),
+        };
         self.state
             .record_damage(path, damage.offset, damage.reason.to_owned());
         Err(Status::new(
             StatusCode::Corruption,
             &format!(
-                "{} is damaged at offset {} ({}, {} bytes), with readable records after it",
+                "{} is damaged at offset {} ({}, {} bytes), {where_}",
                 path.display(),
                 damage.offset,
                 damage.reason,

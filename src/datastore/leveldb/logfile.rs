@@ -69,6 +69,21 @@ impl LogScan {
         !self.bad.is_empty() && self.bad.iter().all(|b| b.offset >= self.good_len)
     }
 
+    /// A torn tail made only by an append cut short (by the end of the file, or zero-filled
+    /// space the file system left), not by bytes that fail their checksum: the only tail a
+    /// MANIFEST, synced after every edit, may have.
+    pub fn is_cut_short_tail(&self) -> bool {
+        self.is_torn_tail()
+            && self.bad.iter().all(|b| {
+                matches!(
+                    b.reason,
+                    "record cut short by the end of the file"
+                        | "truncated record header"
+                        | "zero-filled space"
+                )
+            })
+    }
+
     /// The file is readable to its end.
     pub fn is_clean(&self) -> bool {
         self.bad.is_empty()
