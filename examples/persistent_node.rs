@@ -76,7 +76,16 @@ pub async fn listen(ready: tokio::sync::oneshot::Sender<Multiaddr>) -> Result<()
 /// Dials `bootstrap`, or, without it, every peer the store at `db` knows; returns the first peer
 /// that identifies itself, after persisting what it said.
 pub async fn dial(db: &Path, bootstrap: Option<Multiaddr>) -> Result<PeerId, Error> {
-    let ps = Options::new().open_leveldb(db)?;
+    dial_with(Options::new(), db, bootstrap).await
+}
+
+/// [`dial`] with the peerstore opened with `options` (a test moves its clock forward).
+pub async fn dial_with(
+    options: Options,
+    db: &Path,
+    bootstrap: Option<Multiaddr>,
+) -> Result<PeerId, Error> {
+    let ps = options.open_leveldb(db)?;
     let mut swarm = swarm(Keypair::generate_ed25519(), ps)?;
     match bootstrap {
         Some(addr) => swarm.dial(addr)?,
@@ -154,7 +163,10 @@ async fn main() -> Result<(), Error> {
             let peer = dial(Path::new(db), Some(addr.parse()?)).await?;
             println!("connected to {peer}; what it told is in {db}");
         }
-        _ => eprintln!("usage: persistent_node listen | dial DB [BOOTSTRAP_ADDR]"),
+        _ => {
+            eprintln!("usage: persistent_node listen | dial DB [BOOTSTRAP_ADDR]");
+            std::process::exit(2);
+        }
     }
     Ok(())
 }

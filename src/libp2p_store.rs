@@ -4,8 +4,11 @@
 //! Addresses are served from memory (loaded when the store is made, kept current as the Swarm
 //! learns); every write goes to a writer thread, so disk I/O never stalls the Swarm's poll loop.
 //! TTLs follow go-libp2p: an address dialled on a live connection is kept with the connected
-//! TTL, turned into the recently-connected TTL when the last connection closes; addresses other
-//! behaviours report get the address TTL.
+//! TTL; addresses other behaviours report get the address TTL. When the last connection to a
+//! peer closes (or the node shuts down), its addresses are kept for [`StoreOptions::retention`]:
+//! 7 days by default, so that a node restarted the next day finds its peers again; go-libp2p
+//! keeps them 15 minutes ([`Ttl::RECENTLY_CONNECTED`], one setting away). What is stored is an
+//! ordinary TTL: a Go node reading the database sees nothing unusual.
 //!
 //! ```no_run
 //! use libp2p_peer_store::Behaviour;
@@ -29,6 +32,28 @@ use libp2p_swarm::FromSwarm;
 use multiaddr::Multiaddr;
 
 use crate::peerstore::{Peerstore, Result, Ttl};
+
+/// How a [`PersistentStore`] keeps addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long the addresses of a peer we were connected to are kept after the last connection
+    /// closes or the node shuts down. Default: [`StoreOptions::DEFAULT_RETENTION`] (7 days).
+    /// go-libp2p's behaviour: [`Ttl::RECENTLY_CONNECTED`] (15 minutes).
+    pub retention: Ttl,
+}
+
+impl StoreOptions {
+    /// 7 days: a node restarted the next day (or after a week's holiday) still knows its peers.
+    pub const DEFAULT_RETENTION: Ttl = Ttl(7 * 24 * 3600 * 1_000_000_000);
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            retention: StoreOptions::DEFAULT_RETENTION,
+        }
+    }
+}
 
 /// What a peer told us about itself (what libp2p's identify protocol carries).
 #[derive(Clone, Debug, Default)]
@@ -85,9 +110,14 @@ pub struct PersistentStore {
 }
 
 impl PersistentStore {
+    /// [`PersistentStore::with_options`] with the default [`StoreOptions`].
+    pub fn new(ps: Peerstore) -> Result<PersistentStore> {
+        PersistentStore::with_options(ps, StoreOptions::default())
+    }
+
     /// Loads the stored addresses of every peer (those with valid libp2p peer IDs) and starts
     /// the writer thread.
-    pub fn new(ps: Peerstore) -> Result<PersistentStore> {
+    pub fn with_options(ps: Peerstore, options: StoreOptions) -> Result<PersistentStore> {
         let mut addrs = HashMap::new();
         for raw in ps.peers_with_addrs()? {
             let Some(peer) = raw.to_peer_id() else {
@@ -104,7 +134,7 @@ impl PersistentStore {
             let (ps, shared) = (ps.clone(), shared.clone());
             std::thread::Builder::new()
                 .name("pstoreds-writer".into())
-                .spawn(move || writer(ps, rx, shared))
+                .spawn(move || writer(ps, options, rx, shared))
                 .map_err(crate::peerstore::Error::WriterThread)?
         };
         Ok(PersistentStore {
@@ -166,8 +196,8 @@ impl PersistentStore {
 
 impl Drop for PersistentStore {
     fn drop(&mut self) {
-        // Shutting down ends every connection: connected addresses become recently connected,
-        // as go-libp2p leaves them when its connections close.
+        // Shutting down ends every connection: connected addresses are kept for the retention
+        // period, as when a connection closes.
         for peer in std::mem::take(&mut self.connected) {
             self.send(Write::Disconnected(peer));
         }
@@ -178,7 +208,7 @@ impl Drop for PersistentStore {
     }
 }
 
-fn writer(ps: Peerstore, rx: Receiver<Write>, shared: Arc<Mutex<Shared>>) {
+fn writer(ps: Peerstore, options: StoreOptions, rx: Receiver<Write>, shared: Arc<Mutex<Shared>>) {
     let fail = |peer: PeerId, e: &dyn std::fmt::Display| {
         tracing::warn!(%peer, error = %e, "persisting peer data failed");
         let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -198,7 +228,7 @@ fn writer(ps: Peerstore, rx: Receiver<Write>, shared: Arc<Mutex<Shared>>) {
                 }
             }
             Write::Disconnected(peer) => {
-                if let Err(e) = ps.update_addrs(peer, Ttl::CONNECTED, Ttl::RECENTLY_CONNECTED) {
+                if let Err(e) = ps.update_addrs(peer, Ttl::CONNECTED, options.retention) {
                     fail(peer, &e);
                 }
             }

@@ -8,7 +8,8 @@ mod node;
 
 use std::time::Duration;
 
-use pstoreds::peerstore::Options;
+use pstoreds::libp2p_store::StoreOptions;
+use pstoreds::peerstore::{Clock, MockClock, Options, SystemClock};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_dialer_finds_its_peer_in_the_store() {
@@ -40,11 +41,12 @@ async fn a_restarted_dialer_finds_its_peer_in_the_store() {
         assert!(ps.pub_key(first).unwrap().is_some());
         let entries = ps.addr_entries(first).unwrap();
         assert!(!entries.is_empty());
-        // The dialer shut down: connected addresses became recently connected.
+        // The dialer shut down: connected addresses are kept for the retention period, an
+        // ordinary TTL on disk.
         assert!(
             entries
                 .iter()
-                .all(|e| e.ttl == pstoreds::peerstore::Ttl::RECENTLY_CONNECTED),
+                .all(|e| e.ttl == StoreOptions::DEFAULT_RETENTION),
             "{entries:?}"
         );
         ps.close().unwrap();
@@ -55,5 +57,25 @@ async fn a_restarted_dialer_finds_its_peer_in_the_store() {
         .expect("restarted run timed out")
         .unwrap();
     assert_eq!(again, first);
+
+    // Restarted the next day, with no bootstrap address: the peer is still known.
+    let now = SystemClock.now_unix();
+    let next_day = Options::new().clock(MockClock::at_unix(now + 24 * 3600));
+    let later = tokio::time::timeout(
+        Duration::from_secs(30),
+        node::dial_with(next_day, &db, None),
+    )
+    .await
+    .expect("the run a day later timed out")
+    .unwrap();
+    assert_eq!(later, first);
+
+    // After the retention has passed (counted from that last run), nothing is left to dial.
+    let past = Options::new().clock(MockClock::at_unix(now + 9 * 24 * 3600));
+    let err = tokio::time::timeout(Duration::from_secs(30), node::dial_with(past, &db, None))
+        .await
+        .expect("the run after the retention timed out")
+        .unwrap_err();
+    assert!(err.to_string().contains("no peer in the store"), "{err}");
     listener.abort();
 }
