@@ -10,11 +10,17 @@ fn pstore(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn sample() -> String {
+/// A path under testdata/, as text.
+fn testdata(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/go-v0.48.0/sample")
+        .join("testdata")
+        .join(rel)
         .display()
         .to_string()
+}
+
+fn sample() -> String {
+    testdata("go-v0.48.0/sample")
 }
 
 #[test]
@@ -502,10 +508,7 @@ fn a_directory_without_current_is_refused_by_every_command_and_nothing_is_delete
 }
 
 fn dump_of_sample() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/go-v0.48.0/sample.dump.jsonl")
-        .display()
-        .to_string()
+    testdata("go-v0.48.0/sample.dump.jsonl")
 }
 
 #[test]

@@ -279,18 +279,22 @@ fn check_recovered(dir: &Path, m: &Model, context: &str) {
 
 const STEPS: usize = 420;
 
+/// Runs the whole scenario once without faults and counts its file operations (asserting that
+/// every write was acknowledged).
+fn scenario_ops() -> u64 {
+    let dir = scratch();
+    let hook = Arc::new(PowerCut::new(u64::MAX));
+    let ds = LevelDbDatastore::open(dir.path(), small_options(Some(hook.clone()))).unwrap();
+    let m = scenario(&ds, STEPS);
+    assert_eq!(m.acks, STEPS);
+    drop(ds);
+    hook.ops.load(Ordering::SeqCst)
+}
+
 #[test]
 fn power_cut_at_every_point_loses_no_synced_write() {
     // One run without a cut counts the operations.
-    let total = {
-        let dir = scratch();
-        let hook = Arc::new(PowerCut::new(u64::MAX));
-        let ds = LevelDbDatastore::open(dir.path(), small_options(Some(hook.clone()))).unwrap();
-        let m = scenario(&ds, STEPS);
-        assert_eq!(m.acks, STEPS);
-        drop(ds);
-        hook.ops.load(Ordering::SeqCst)
-    };
+    let total = scenario_ops();
     assert!(
         total > 500,
         "the scenario should do real work ({total} ops)"
@@ -342,14 +346,7 @@ impl IoHook for FailOne {
 
 #[test]
 fn after_an_injected_error_writes_are_refused_and_reopening_loses_nothing() {
-    let total = {
-        let dir = scratch();
-        let hook = Arc::new(PowerCut::new(u64::MAX));
-        let ds = LevelDbDatastore::open(dir.path(), small_options(Some(hook.clone()))).unwrap();
-        scenario(&ds, STEPS);
-        drop(ds);
-        hook.ops.load(Ordering::SeqCst)
-    };
+    let total = scenario_ops();
     let mut rounds = 0;
     for (i, nth) in (0..total).step_by(5).enumerate() {
         let kind = if i % 2 == 0 {

@@ -389,14 +389,17 @@ pub fn check_files(path: &Path) -> FileReport {
     report
 }
 
+/// A file's bytes, or `None` with the read error reported.
+fn read_or_report(file: &Path, report: &mut FileReport) -> Option<Vec<u8>> {
+    fs::read(file)
+        .map_err(|e| report.push(Severity::Error, file, None, format!("reading: {e}")))
+        .ok()
+}
+
 fn check_table(file: &Path, report: &mut FileReport) {
     report.tables += 1;
-    let bytes = match fs::read(file) {
-        Ok(b) => b,
-        Err(e) => {
-            report.push(Severity::Error, file, None, format!("reading: {e}"));
-            return;
-        }
+    let Some(bytes) = read_or_report(file, report) else {
+        return;
     };
     let scan = table::scan(&bytes);
     report.blocks += scan.blocks;
@@ -418,12 +421,8 @@ fn check_journals(files: &Files, manifest: Option<&Manifest>, report: &mut FileR
     let mut expect = manifest.and_then(|m| m.last_sequence).unwrap_or(0);
     for (number, file) in replayed {
         report.journals += 1;
-        let bytes = match fs::read(file) {
-            Ok(b) => b,
-            Err(e) => {
-                report.push(Severity::Error, file, None, format!("reading: {e}"));
-                continue;
-            }
+        let Some(bytes) = read_or_report(file, report) else {
+            continue;
         };
         let scan = logfile::scan(&bytes);
         let tail = scan.is_torn_tail() && Some(number) == newest;

@@ -154,7 +154,6 @@ pub struct IoState {
     /// Set while the engine serves a read: any write it tries then (a compaction that a read
     /// started) is refused without making the failure sticky, and runs at a later write.
     in_read: AtomicBool,
-    syncs: AtomicU64,
 }
 
 impl IoState {
@@ -172,7 +171,6 @@ impl IoState {
             newest_journal: AtomicU64::new(0),
             journal: Mutex::new(None),
             in_read: AtomicBool::new(false),
-            syncs: AtomicU64::new(0),
         })
     }
 
@@ -245,11 +243,6 @@ impl IoState {
         lock(&self.warnings).push(message);
     }
 
-    /// How many syncs (files and directory) were made.
-    pub fn syncs(&self) -> u64 {
-        self.syncs.load(Ordering::SeqCst)
-    }
-
     /// Runs a write-side operation: refused after a failure, shown to the hook, and any error
     /// makes the failure sticky.
     fn write_op<T>(&self, op: IoOp<'_>, f: impl FnOnce() -> io::Result<T>) -> LdbResult<T> {
@@ -271,7 +264,6 @@ impl IoState {
 
     fn sync_file(&self, path: &Path, file: &File) -> LdbResult<()> {
         self.write_op(IoOp::Sync(path), || file.sync_data())?;
-        self.syncs.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -279,7 +271,6 @@ impl IoState {
         self.write_op(IoOp::SyncDir(&self.dir), || {
             File::open(&self.dir)?.sync_all()
         })?;
-        self.syncs.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }
