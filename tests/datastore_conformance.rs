@@ -131,6 +131,70 @@ fn closed_store_refuses_everything(ds: &dyn Datastore) {
     ds.close().unwrap();
 }
 
+fn conditions_guard_a_read_modify_write(ds: &dyn Datastore) {
+    ds.put(&k("/r"), b"v1").unwrap();
+    // Holds: applied.
+    let mut b = Batch::new().put(k("/r"), b"v2".to_vec());
+    b.expect(k("/r"), Some(b"v1".to_vec()));
+    ds.write(b).unwrap();
+    assert_eq!(ds.get(&k("/r")).unwrap().as_deref(), Some(&b"v2"[..]));
+    // Stale: nothing of the batch applies, and the error names the key.
+    let mut b = Batch::new()
+        .put(k("/r"), b"v3".to_vec())
+        .put(k("/other"), b"x".to_vec());
+    b.expect(k("/r"), Some(b"v1".to_vec()));
+    match ds.write(b) {
+        Err(Error::Conflict { key }) => assert_eq!(key, "/r"),
+        other => panic!("expected a conflict on /r, got {other:?}"),
+    }
+    assert_eq!(ds.get(&k("/r")).unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(ds.get(&k("/other")).unwrap(), None);
+    // Absent expected: holds for a new key, not for an existing one.
+    let mut b = Batch::new().put(k("/new"), b"n".to_vec());
+    b.expect(k("/new"), None);
+    ds.write(b).unwrap();
+    let mut b = Batch::new().delete(k("/new"));
+    b.expect(k("/new"), None);
+    assert!(matches!(ds.write(b), Err(Error::Conflict { .. })));
+    assert!(ds.has(&k("/new")).unwrap());
+}
+
+/// Many threads (over a shared store: as many connections) incrementing one counter with
+/// conditional writes: every increment lands exactly once.
+fn conditional_increments_lose_nothing(ds: Arc<dyn Datastore>) {
+    ds.put(&k("/counter"), b"0").unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let ds = ds.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    loop {
+                        let was = ds.get(&k("/counter")).unwrap();
+                        let n: u64 = std::str::from_utf8(was.as_deref().unwrap())
+                            .unwrap()
+                            .parse()
+                            .unwrap();
+                        let mut b = Batch::new().put(k("/counter"), (n + 1).to_string().into());
+                        b.expect(k("/counter"), was);
+                        match ds.write(b) {
+                            Ok(()) => break,
+                            Err(Error::Conflict { .. }) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        ds.get(&k("/counter")).unwrap().as_deref(),
+        Some(&b"200"[..])
+    );
+}
+
 macro_rules! conformance {
     ($module:ident, $make:expr) => {
         mod $module {
@@ -167,6 +231,18 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn conditions_guard_a_read_modify_write() {
+                let (_dir, ds) = $make;
+                super::conditions_guard_a_read_modify_write(&ds);
+            }
+
+            #[test]
+            fn conditional_increments_lose_nothing() {
+                let (_dir, ds) = $make;
+                super::conditional_increments_lose_nothing(Arc::new(ds));
+            }
+
+            #[test]
             fn closed_store_refuses_everything() {
                 let (_dir, ds) = $make;
                 super::closed_store_refuses_everything(&ds);
@@ -192,6 +268,35 @@ conformance!(sqlite, {
     )
     .unwrap();
     (dir, ds)
+});
+
+/// Files written by earlier versions of this crate: table `kv`, keys and values as blobs.
+#[cfg(feature = "sqlite")]
+conformance!(sqlite_old_kv_layout, {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID",
+        )
+        .unwrap();
+    let ds = pstoreds::datastore::SqliteDatastore::open(&path, Default::default()).unwrap();
+    assert_eq!(ds.layout(), pstoreds::datastore::SqliteLayout::LegacyKv);
+    (dir, ds)
+});
+
+#[cfg(feature = "postgres")]
+mod common;
+
+// The PostgreSQL table goes when the test is done (the guard is the "dir" of the macro).
+#[cfg(feature = "postgres")]
+conformance!(postgres, {
+    let Some(table) = common::PgTable::new() else {
+        return;
+    };
+    let ds = table.open();
+    (table, ds)
 });
 
 #[test]

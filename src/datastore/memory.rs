@@ -50,6 +50,7 @@ impl Datastore for MemoryDatastore {
     fn write(&self, batch: Batch) -> Result<()> {
         let mut guard = self.map.write().unwrap_or_else(|e| e.into_inner());
         let map = guard.as_mut().ok_or(Error::Closed)?;
+        batch.check_expected(|k| Ok(map.get(k.as_bytes()).cloned()))?;
         for op in batch.ops {
             match op {
                 Op::Put(k, v) => {

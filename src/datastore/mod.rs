@@ -1,7 +1,8 @@
 //! The storage layer: a key-value [`Datastore`] with go-datastore's semantics, and its backends.
 //!
 //! Everything above this module (codecs aside) talks to storage only through [`Datastore`], so a
-//! peerstore runs the same over LevelDB (the Go-compatible default), memory or SQLite.
+//! peerstore runs the same over LevelDB (the Go-compatible default), memory, SQLite or
+//! PostgreSQL (both in go-ds-sql's layouts).
 //!
 //! ```
 //! use pstoreds::datastore::{Batch, Datastore, Key, MemoryDatastore, Query};
@@ -17,6 +18,8 @@
 mod key;
 pub mod leveldb;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -25,8 +28,10 @@ use std::path::PathBuf;
 pub use key::Key;
 pub use leveldb::{LevelDbDatastore, LevelDbOptions};
 pub use memory::MemoryDatastore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresDatastore, PostgresOptions};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteDatastore, SqliteOptions};
+pub use sqlite::{SqliteDatastore, SqliteLayout, SqliteOptions};
 
 /// What went wrong in the storage layer. Every variant names the key or the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +100,30 @@ pub enum Error {
     /// The datastore was closed.
     #[error("the datastore is closed")]
     Closed,
+    /// A batch's condition ([`Batch::expect`]) did not hold: another writer changed the key
+    /// since it was read. Nothing of the batch was applied; read again and retry.
+    #[error("{key} was changed by another writer since it was read; nothing was written")]
+    Conflict {
+        /// The key whose value was not the expected one.
+        key: String,
+    },
+    /// A SQL table does not have go-ds-sql's layout (or the one asked for): nothing was
+    /// written.
+    #[error("{table}: {problem}; nothing was written")]
+    Schema {
+        /// The table, with the database it is in.
+        table: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A SQL server could not be reached, or refused us, or kept failing after the retries.
+    #[error("{server}: {reason}")]
+    Server {
+        /// The server (its URL without the password).
+        server: String,
+        /// What happened, as the client library or the server said it.
+        reason: String,
+    },
     /// The database on disk is damaged in a way that opening it would make worse or hide:
     /// nothing was changed.
     #[error(
@@ -125,6 +154,28 @@ pub enum Error {
         /// The earlier failure.
         reason: String,
     },
+}
+
+/// go-ds-sql's default table name, for SQLite and PostgreSQL.
+pub const DEFAULT_TABLE: &str = "blocks";
+
+/// Whether `name` can be used as a table name as go-ds-sql uses one (unquoted in its
+/// statements): letters, digits and `_`, not starting with a digit, at most 63 bytes
+/// (PostgreSQL's limit).
+#[allow(dead_code)] // without the SQL features
+pub(crate) fn check_table_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a usable table name (letters, digits and _, not starting with a \
+                digit, at most 63 bytes)"
+        ))
+    }
 }
 
 /// What the storage layer returns.
@@ -202,10 +253,12 @@ pub enum Op {
     Delete(Key),
 }
 
-/// Puts and deletes applied atomically, in order, by [`Datastore::write`].
+/// Puts and deletes applied atomically, in order, by [`Datastore::write`]; optionally only if
+/// some keys still hold the values they were read with ([`Batch::expect`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
     ops: Vec<Op>,
+    expected: Vec<(Key, Option<Vec<u8>>)>,
 }
 
 impl Batch {
@@ -231,9 +284,38 @@ impl Batch {
         self.ops.push(op);
     }
 
-    /// Adds every op of `other`, after this batch's.
+    /// Adds every op (and condition) of `other`, after this batch's.
     pub fn extend(&mut self, other: Batch) {
         self.ops.extend(other.ops);
+        self.expected.extend(other.expected);
+    }
+
+    /// A condition: the batch applies only if `key` holds `value` (`None`: is absent) when it
+    /// is written, else the write fails with [`Error::Conflict`] and changes nothing. This is
+    /// how a read-modify-write stays safe when other processes write the same store.
+    pub fn expect(&mut self, key: Key, value: Option<Vec<u8>>) {
+        self.expected.push((key, value));
+    }
+
+    /// The conditions, in the order they were added.
+    pub fn expected(&self) -> &[(Key, Option<Vec<u8>>)] {
+        &self.expected
+    }
+
+    /// The first condition that `current` (the key's value now) breaks, if any. Backends call
+    /// it with each key's value read inside their write transaction or lock.
+    pub fn check_expected(
+        &self,
+        mut current: impl FnMut(&Key) -> Result<Option<Vec<u8>>>,
+    ) -> Result<()> {
+        for (key, want) in &self.expected {
+            if current(key)? != *want {
+                return Err(Error::Conflict {
+                    key: key.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The ops, in order.
@@ -246,9 +328,9 @@ impl Batch {
         self.ops.len()
     }
 
-    /// Whether there is no op.
+    /// Whether there is no op and no condition.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.expected.is_empty()
     }
 
     /// A short description for error messages: the first key and the count.
@@ -287,8 +369,17 @@ pub trait Datastore: Send + Sync {
     /// Entries strictly below `query.prefix`, in key order, from one consistent view.
     fn query(&self, query: &Query) -> Result<Vec<Entry>>;
 
-    /// Applies all of `batch` or none of it.
+    /// Applies all of `batch` or none of it. If one of the batch's conditions
+    /// ([`Batch::expect`]) does not hold, nothing is applied and the error is
+    /// [`Error::Conflict`].
     fn write(&self, batch: Batch) -> Result<()>;
+
+    /// Whether other processes may write this store while we have it open (a shared SQL
+    /// server). The peerstore then reads address records from the store, not its cache, and
+    /// writes them only if unchanged since read ([`Batch::expect`]), retrying on a conflict.
+    fn is_shared(&self) -> bool {
+        false
+    }
 
     /// Flushes and releases the store; later calls fail with [`Error::Closed`].
     fn close(&self) -> Result<()>;
@@ -324,5 +415,8 @@ impl<D: Datastore + ?Sized> Datastore for std::sync::Arc<D> {
     }
     fn maintain(&self) -> Result<bool> {
         (**self).maintain()
+    }
+    fn is_shared(&self) -> bool {
+        (**self).is_shared()
     }
 }

@@ -144,14 +144,16 @@ impl Peerstore {
         {
             let _lock = self.lock_peer(peer.as_bytes());
             if ttl.0 <= 0 {
-                return self.delete_addrs(peer.as_bytes(), &addrs);
+                return self.retry_conflicts(|| self.delete_addrs(peer.as_bytes(), &addrs));
             }
             if addrs.is_empty() {
                 return Ok(());
             }
-            let (mut rec, created) = self.load_or_new(peer.as_bytes())?;
-            self.apply_addrs(peer.as_bytes(), &mut rec, created, &addrs, ttl, mode);
-            self.store_record(peer.as_bytes(), rec)?;
+            self.retry_conflicts(|| {
+                let (mut rec, created) = self.load_or_new(peer.as_bytes())?;
+                self.apply_addrs(peer.as_bytes(), &mut rec, created, &addrs, ttl, mode);
+                self.store_record(peer.as_bytes(), rec)
+            })?;
         }
         self.enforce_record_cap()
     }
@@ -270,7 +272,11 @@ impl Peerstore {
         let (peer, old_ttl, new_ttl) = (peer.into(), old_ttl.into(), new_ttl.into());
         self.check_open()?;
         let _lock = self.lock_peer(peer.as_bytes());
-        let Some(mut rec) = self.load_record(peer.as_bytes())? else {
+        self.retry_conflicts(|| self.update_locked(peer.as_bytes(), old_ttl, new_ttl))
+    }
+
+    fn update_locked(&self, peer: &[u8], old_ttl: Ttl, new_ttl: Ttl) -> Result<()> {
+        let Some(mut rec) = self.load_record(peer)? else {
             return Ok(());
         };
         let now = self.now_nanos();
@@ -284,7 +290,7 @@ impl Peerstore {
             dirty = true;
         }
         if clean(&mut rec, now_unix, dirty) {
-            self.store_record(peer.as_bytes(), rec)?;
+            self.store_record(peer, rec)?;
         }
         Ok(())
     }
@@ -296,12 +302,18 @@ impl Peerstore {
         let peer = peer.into();
         self.check_open()?;
         let _lock = self.lock_peer(peer.as_bytes());
-        let Some(mut rec) = self.load_record(peer.as_bytes())? else {
+        let rec = self.retry_conflicts(|| {
+            let Some(mut rec) = self.load_record(peer.as_bytes())? else {
+                return Ok(None);
+            };
+            if clean(&mut rec, self.inner.clock.now_unix(), false) {
+                self.store_record(peer.as_bytes(), rec.clone())?;
+            }
+            Ok(Some(rec))
+        })?;
+        let Some(rec) = rec else {
             return Ok(Vec::new());
         };
-        if clean(&mut rec, self.inner.clock.now_unix(), false) {
-            self.store_record(peer.as_bytes(), rec.clone())?;
-        }
         Ok(rec
             .addrs
             .iter()
@@ -378,7 +390,10 @@ impl Peerstore {
             );
         }
         let addrs = clean_addrs(&addrs, &peer);
-        let accepted = self.consume_locked(&peer, &signed, &addrs, ttl)?;
+        let accepted = {
+            let _lock = self.lock_peer(&peer);
+            self.retry_conflicts(|| self.consume_locked(&peer, &signed, &addrs, ttl))?
+        };
         self.enforce_record_cap()?;
         Ok(accepted)
     }
@@ -390,7 +405,6 @@ impl Peerstore {
         addrs: &[Vec<u8>],
         ttl: Ttl,
     ) -> Result<bool> {
-        let _lock = self.lock_peer(peer);
         let (mut rec, created) = self.load_or_new(peer)?;
         clean(&mut rec, self.inner.clock.now_unix(), false);
         let latest = match &rec.certified_record {

@@ -191,7 +191,7 @@ impl Peerstore {
             for peer in peers {
                 self.purge_record(peer, now_unix, &mut report, &mut batch, &mut written);
             }
-            self.write_records(batch, written)
+            self.write_gc_chunk(batch, written)
         })?;
         Ok(report)
     }
@@ -237,10 +237,27 @@ impl Peerstore {
                     report.index_added += 1;
                 }
             }
-            self.write_records(std::mem::take(&mut batch), std::mem::take(&mut written))?;
+            self.write_gc_chunk(std::mem::take(&mut batch), std::mem::take(&mut written))?;
         }
-        self.write_records(batch, written)?;
+        self.write_gc_chunk(batch, written)?;
         Ok(report)
+    }
+
+    /// Writes one chunk of a GC pass. Over a shared store, a chunk in which another process
+    /// changed a record since we read it is left for the next pass (nothing of it is written;
+    /// the other process's write stands).
+    fn write_gc_chunk(&self, batch: Batch, written: Vec<(Vec<u8>, AddrBookRecord)>) -> Result<()> {
+        match self.write_records(batch, written) {
+            Err(super::Error::Datastore(crate::datastore::Error::Conflict { key })) => {
+                tracing::info!(
+                    key,
+                    "GC: a record changed under us; its chunk waits for the next \
+                    pass"
+                );
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Starts the background GC thread if the purge interval is set.

@@ -153,44 +153,48 @@ impl PeerstoreBatch<'_> {
             peers.sort_unstable();
             peers.dedup();
             let _locks = ps.lock_peers(peers.into_iter());
-            // The address records the batch touches, loaded once, changed in memory.
-            let mut records: HashMap<Vec<u8>, AddrBookRecord> = HashMap::new();
-            let mut added: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
-            let mut batch = Batch::new();
-            for op in self.ops {
-                match op {
-                    BatchOp::Addrs(peer, addrs, ttl, mode) => {
-                        let peer = peer.as_bytes().to_vec();
-                        if !records.contains_key(&peer) {
-                            let (rec, _) = ps.load_or_new(&peer)?;
-                            records.insert(peer.clone(), rec);
+            // The address records the batch touches, loaded once, changed in memory; over a
+            // shared store, loaded again if another process changed one before our write.
+            let added = ps.retry_conflicts(|| {
+                let mut records: HashMap<Vec<u8>, AddrBookRecord> = HashMap::new();
+                let mut added: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+                let mut batch = Batch::new();
+                for op in &self.ops {
+                    match op {
+                        BatchOp::Addrs(peer, addrs, ttl, mode) => {
+                            let peer = peer.as_bytes().to_vec();
+                            if !records.contains_key(&peer) {
+                                let (rec, _) = ps.load_or_new(&peer)?;
+                                records.insert(peer.clone(), rec);
+                            }
+                            let rec = records.get_mut(&peer).expect("inserted above");
+                            if ttl.0 <= 0 {
+                                ps.remove_addrs(rec, addrs);
+                            } else if !addrs.is_empty() {
+                                added.push((peer.clone(), ps.merge_addrs(rec, addrs, *ttl, *mode)));
+                            }
                         }
-                        let rec = records.get_mut(&peer).expect("inserted above");
-                        if ttl.0 <= 0 {
-                            ps.remove_addrs(rec, &addrs);
-                        } else if !addrs.is_empty() {
-                            added.push((peer.clone(), ps.merge_addrs(rec, &addrs, ttl, mode)));
+                        BatchOp::ClearAddrs(peer) => {
+                            let peer = peer.as_bytes().to_vec();
+                            records.insert(
+                                peer.clone(),
+                                AddrBookRecord {
+                                    id: peer,
+                                    ..Default::default()
+                                },
+                            );
                         }
+                        BatchOp::Raw(_, op) => batch.push(op.clone()),
                     }
-                    BatchOp::ClearAddrs(peer) => {
-                        let peer = peer.as_bytes().to_vec();
-                        records.insert(
-                            peer.clone(),
-                            AddrBookRecord {
-                                id: peer,
-                                ..Default::default()
-                            },
-                        );
-                    }
-                    BatchOp::Raw(_, op) => batch.push(op),
                 }
-            }
-            let mut written = Vec::with_capacity(records.len());
-            for (peer, rec) in records {
-                batch.push(Peerstore::record_op(&peer, &rec));
-                written.push((peer, rec));
-            }
-            ps.write_records(batch, written)?;
+                let mut written = Vec::with_capacity(records.len());
+                for (peer, rec) in records {
+                    batch.push(Peerstore::record_op(&peer, &rec));
+                    written.push((peer, rec));
+                }
+                ps.write_records(batch, written)?;
+                Ok(added)
+            })?;
             for (peer, addrs) in added {
                 ps.inner.subs.broadcast(&peer, &addrs);
             }

@@ -2,7 +2,7 @@
 //! every read and write of an address record goes through here, so the cache only ever holds
 //! what the store holds.
 
-use super::{Peerstore, Result};
+use super::{Error, Peerstore, Result};
 use crate::codec::peer_key;
 use crate::codec::record::AddrBookRecord;
 use crate::datastore::{Batch, Op};
@@ -16,7 +16,21 @@ impl Peerstore {
                 return Ok(rec.clone());
             }
         }
-        let rec = self.read_decoded(&peer_key::addrs_key(peer), AddrBookRecord::decode)?;
+        let key = peer_key::addrs_key(peer);
+        if let Some(origins) = &self.inner.origins {
+            // A shared store: remember what was read, for the write's condition.
+            let bytes = self.inner.ds.get(&key)?;
+            let rec = match &bytes {
+                None => None,
+                Some(b) => Some(AddrBookRecord::decode(b).map_err(|e| Error::corrupt(&key, e))?),
+            };
+            origins
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(peer.to_vec(), bytes);
+            return Ok(rec);
+        }
+        let rec = self.read_decoded(&key, AddrBookRecord::decode)?;
         self.cache_put(peer, rec.clone());
         Ok(rec)
     }
@@ -39,14 +53,32 @@ impl Peerstore {
     /// Applies a batch holding record writes, then updates the cache to match.
     pub(crate) fn write_records(
         &self,
-        batch: Batch,
+        mut batch: Batch,
         recs: Vec<(Vec<u8>, AddrBookRecord)>,
     ) -> Result<()> {
+        if let Some(origins) = &self.inner.origins {
+            let origins = origins.lock().unwrap_or_else(|e| e.into_inner());
+            for (peer, _) in &recs {
+                // A record not loaded first (cleared outright) is written whatever it holds.
+                if let Some(was) = origins.get(peer) {
+                    batch.expect(peer_key::addrs_key(peer), was.clone());
+                }
+            }
+        }
         if let Err(e) = self.inner.ds.write(batch) {
             for (peer, _) in &recs {
                 self.cache_remove(peer);
             }
             return Err(e.into());
+        }
+        if let Some(origins) = &self.inner.origins {
+            // What the store holds now is what a further write under the same lock expects.
+            let mut origins = origins.lock().unwrap_or_else(|e| e.into_inner());
+            for (peer, rec) in &recs {
+                if let Some(was) = origins.get_mut(peer) {
+                    *was = (!rec.addrs.is_empty()).then(|| rec.encode());
+                }
+            }
         }
         for (peer, rec) in recs {
             let stored = (!rec.addrs.is_empty()).then_some(rec);

@@ -39,6 +39,7 @@ mod record_cap;
 mod streams;
 mod ttl;
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,6 +184,10 @@ pub(crate) struct Inner {
     gc: addr_book_gc::GcState,
     /// A record was created since the record cap was last checked.
     maybe_over_cap: AtomicBool,
+    /// Shared stores only ([`Datastore::is_shared`]): the bytes each address record had when
+    /// it was loaded (`None`: absent), by raw peer ID, so that its write applies only if no
+    /// other process changed it meanwhile. An entry lives while its peer is locked.
+    origins: Option<Mutex<Origins>>,
     closed: AtomicBool,
 }
 
@@ -204,7 +209,11 @@ impl Peerstore {
 
     pub(crate) fn from_parts(ds: Arc<dyn Datastore>, opts: Options) -> Result<Peerstore> {
         opts.validate()?;
+        let shared = ds.is_shared();
+        // Over a shared store another process may replace any record at any time: a cached
+        // record could be stale, so there is no cache, and every read sees the latest commit.
         let cache = match opts.cache_size {
+            _ if shared => None,
             0 => None,
             n => Some(Mutex::new(
                 ArcCache::new(n).map_err(|e| Error::Options(e.to_string()))?,
@@ -219,6 +228,7 @@ impl Peerstore {
             metrics: Default::default(),
             gc: Default::default(),
             maybe_over_cap: AtomicBool::new(true),
+            origins: shared.then(Default::default),
             closed: AtomicBool::new(false),
             opts,
         });
@@ -252,28 +262,57 @@ impl Peerstore {
     }
 
     /// Locks one peer's stripe.
-    pub(crate) fn lock_peer(&self, peer: &[u8]) -> MutexGuard<'_, ()> {
-        self.inner.stripes[stripe_of(peer)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock_peer(&self, peer: &[u8]) -> PeerLock<'_> {
+        self.lock_peers(std::iter::once(peer))
     }
 
     /// Locks several peers' stripes, in stripe order (so two callers never deadlock).
-    pub(crate) fn lock_peers<'a>(
-        &self,
-        peers: impl Iterator<Item = &'a [u8]>,
-    ) -> Vec<MutexGuard<'_, ()>> {
-        let mut stripes: Vec<usize> = peers.map(stripe_of).collect();
+    pub(crate) fn lock_peers<'a>(&self, peers: impl Iterator<Item = &'a [u8]>) -> PeerLock<'_> {
+        let mut held = Vec::new();
+        let mut stripes: Vec<usize> = peers
+            .map(|p| {
+                if self.inner.origins.is_some() {
+                    held.push(p.to_vec());
+                }
+                stripe_of(p)
+            })
+            .collect();
         stripes.sort_unstable();
         stripes.dedup();
-        stripes
+        let guards = stripes
             .into_iter()
             .map(|s| {
                 self.inner.stripes[s]
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
             })
-            .collect()
+            .collect();
+        PeerLock {
+            ps: self,
+            peers: held,
+            _guards: guards,
+        }
+    }
+
+    /// Runs a read-modify-write of address records (with the peers locked) until it is not
+    /// refused for a conflict: over a shared store, another process may have changed a record
+    /// between our read and our write, and the write then applies nothing
+    /// ([`datastore::Error::Conflict`]); each attempt reads again.
+    pub(crate) fn retry_conflicts<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut attempt = 0u32;
+        loop {
+            match f() {
+                Err(Error::Datastore(datastore::Error::Conflict { key })) if attempt < 64 => {
+                    tracing::debug!(key, attempt, "record changed by another writer; retrying");
+                    attempt += 1;
+                    // Spread out writers that keep colliding on one record.
+                    std::thread::sleep(std::time::Duration::from_micros(
+                        (u64::from(attempt) * 200).min(20_000),
+                    ));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Visits every address record's peer, in chunks of [`RECORD_CHUNK`], with the chunk's
@@ -366,6 +405,27 @@ impl Drop for Inner {
             && let Err(e) = self.ds.close()
         {
             tracing::warn!(error = %e, "closing the peerstore's datastore");
+        }
+    }
+}
+
+/// What each locked peer's address record held when it was read (`None`: absent).
+type Origins = HashMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Peers locked for a read-modify-write; unlocking forgets what their records were loaded as.
+pub(crate) struct PeerLock<'a> {
+    ps: &'a Peerstore,
+    peers: Vec<Vec<u8>>,
+    _guards: Vec<MutexGuard<'a, ()>>,
+}
+
+impl Drop for PeerLock<'_> {
+    fn drop(&mut self) {
+        if let Some(origins) = &self.ps.inner.origins {
+            let mut origins = origins.lock().unwrap_or_else(|e| e.into_inner());
+            for peer in &self.peers {
+                origins.remove(peer);
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::{Error, Peerstore, RawPeerId, Result};
 use crate::codec::gob;
 use crate::codec::peer_key;
+use crate::datastore::Batch;
 
 impl Peerstore {
     pub(crate) fn protocols_key(&self, peer: &RawPeerId) -> crate::datastore::Key {
@@ -12,23 +13,42 @@ impl Peerstore {
             .expect("\"protocols\" is a valid metadata name")
     }
 
-    /// The stored protocols (sorted). Call with the peer locked.
-    fn load_protocols(&self, peer: &RawPeerId) -> Result<Vec<String>> {
-        let Some(decoded) = self.read_decoded(&self.protocols_key(peer), gob::decode_protocols)?
-        else {
-            return Ok(Vec::new());
+    /// The stored protocols (sorted), and the bytes they were read from. Call with the peer
+    /// locked.
+    fn load_protocols(&self, peer: &RawPeerId) -> Result<(Vec<String>, Option<Vec<u8>>)> {
+        let key = self.protocols_key(peer);
+        let Some(bytes) = self.inner.ds.get(&key)? else {
+            return Ok((Vec::new(), None));
         };
+        let decoded = gob::decode_protocols(&bytes).map_err(|e| Error::corrupt(&key, e))?;
         let mut p = decoded.protocols;
         p.sort();
         p.dedup();
-        Ok(p)
+        Ok((p, Some(bytes)))
     }
 
-    /// Writes the map (the encoder sorts and de-duplicates).
-    fn store_protocols(&self, peer: &RawPeerId, protocols: &[String]) -> Result<()> {
-        let bytes = gob::encode_protocols(protocols.iter().map(String::as_str));
-        self.inner.ds.put(&self.protocols_key(peer), &bytes)?;
-        Ok(())
+    /// Reads the protocols, lets `change` compute the new list (`None`: write nothing) and
+    /// writes it. Over a shared store the write applies only if the stored map is still the
+    /// one read, and the whole step is retried otherwise. Call with the peer locked.
+    fn update_protocols(
+        &self,
+        peer: &RawPeerId,
+        change: impl Fn(Vec<String>) -> Result<Option<Vec<String>>>,
+    ) -> Result<()> {
+        self.retry_conflicts(|| {
+            let (have, was) = self.load_protocols(peer)?;
+            let Some(new) = change(have)? else {
+                return Ok(());
+            };
+            let key = self.protocols_key(peer);
+            let bytes = gob::encode_protocols(new.iter().map(String::as_str));
+            let mut batch = Batch::new().put(key.clone(), bytes);
+            if self.inner.ds.is_shared() {
+                batch.expect(key, was);
+            }
+            self.inner.ds.write(batch)?;
+            Ok(())
+        })
     }
 
     pub(crate) fn too_many(&self, peer: &RawPeerId, count: usize) -> Result<()> {
@@ -48,7 +68,7 @@ impl Peerstore {
         let peer = peer.into();
         self.check_open()?;
         let _lock = self.lock_peer(peer.as_bytes());
-        self.load_protocols(&peer)
+        Ok(self.load_protocols(&peer)?.0)
     }
 
     /// Adds protocols. Fails ("too many protocols") if the stored count plus the number given
@@ -61,10 +81,11 @@ impl Peerstore {
         let peer = peer.into();
         self.check_open()?;
         let _lock = self.lock_peer(peer.as_bytes());
-        let mut have = self.load_protocols(&peer)?;
-        self.too_many(&peer, have.len() + protocols.len())?;
-        have.extend(protocols.iter().map(|p| p.as_ref().to_owned()));
-        self.store_protocols(&peer, &have)
+        self.update_protocols(&peer, |mut have| {
+            self.too_many(&peer, have.len() + protocols.len())?;
+            have.extend(protocols.iter().map(|p| p.as_ref().to_owned()));
+            Ok(Some(have))
+        })
     }
 
     /// Replaces the peer's protocols. Fails if more than the limit are given (before
@@ -79,7 +100,9 @@ impl Peerstore {
         self.too_many(&peer, protocols.len())?;
         let _lock = self.lock_peer(peer.as_bytes());
         let set: Vec<String> = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
-        self.store_protocols(&peer, &set)
+        let bytes = gob::encode_protocols(set.iter().map(String::as_str));
+        self.inner.ds.put(&self.protocols_key(&peer), &bytes)?;
+        Ok(())
     }
 
     /// Removes protocols; the map is written back even when it ends up empty (as in Go), but
@@ -92,12 +115,13 @@ impl Peerstore {
         let peer = peer.into();
         self.check_open()?;
         let _lock = self.lock_peer(peer.as_bytes());
-        let mut have = self.load_protocols(&peer)?;
-        if have.is_empty() {
-            return Ok(());
-        }
-        have.retain(|p| !protocols.iter().any(|r| r.as_ref() == p));
-        self.store_protocols(&peer, &have)
+        self.update_protocols(&peer, |mut have| {
+            if have.is_empty() {
+                return Ok(None);
+            }
+            have.retain(|p| !protocols.iter().any(|r| r.as_ref() == p));
+            Ok(Some(have))
+        })
     }
 
     /// Those of `protocols` the peer supports, in the order asked.

@@ -16,6 +16,8 @@ pub struct Fixture {
     pub ps: Peerstore,
     pub clock: MockClock,
     _dir: Option<tempfile::TempDir>,
+    #[cfg(feature = "postgres")]
+    _table: Option<PgTable>,
 }
 
 impl Fixture {
@@ -43,6 +45,8 @@ pub fn leveldb(cache: usize, tweak: impl FnOnce(Options) -> Options) -> Fixture 
         ps,
         clock,
         _dir: Some(dir),
+        #[cfg(feature = "postgres")]
+        _table: None,
     }
 }
 
@@ -53,6 +57,8 @@ pub fn memory(cache: usize, tweak: impl FnOnce(Options) -> Options) -> Fixture {
         ps,
         clock,
         _dir: None,
+        #[cfg(feature = "postgres")]
+        _table: None,
     }
 }
 
@@ -108,5 +114,106 @@ macro_rules! suite {
             use super::*;
             $( #[test] fn $case() { super::$case(&common::memory(0, $tweak)); } )*
         }
+        // A shared store: no cache whatever the option says, every write conditional.
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            use super::*;
+            $( #[test] fn $case() {
+                if let Some(f) = common::postgres(1024, $tweak) { super::$case(&f); }
+            } )*
+        }
     };
+}
+
+#[cfg(feature = "postgres")]
+/// The test PostgreSQL server: `PSTORE_TEST_POSTGRES` (a URL; `.ci/test` starts a throwaway
+/// server and sets it). Without it a test fails, saying how to get one, unless
+/// `PSTORE_SKIP_POSTGRES=1` says to skip (then `None`).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PSTORE_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("PSTORE_SKIP_POSTGRES").as_deref() == Ok("1") => {
+            eprintln!("PSTORE_SKIP_POSTGRES=1: PostgreSQL test skipped");
+            None
+        }
+        _ => panic!(
+            "this test needs a PostgreSQL server: run the tests with `bash .ci/test` (it starts \
+             a throwaway one), or set PSTORE_TEST_POSTGRES=postgres://USER:PASS@HOST:PORT/DB, \
+             or PSTORE_SKIP_POSTGRES=1 to skip the PostgreSQL tests"
+        ),
+    }
+}
+
+#[cfg(feature = "postgres")]
+/// A table name no other test (or test run) uses.
+pub fn fresh_table() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "t_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+#[cfg(feature = "postgres")]
+/// A test's PostgreSQL table, dropped when the test is done.
+pub struct PgTable {
+    pub url: String,
+    pub name: String,
+}
+
+#[cfg(feature = "postgres")]
+impl PgTable {
+    pub fn new() -> Option<PgTable> {
+        Some(PgTable {
+            url: postgres_url()?,
+            name: fresh_table(),
+        })
+    }
+
+    pub fn open(&self) -> pstoreds::datastore::PostgresDatastore {
+        pstoreds::datastore::PostgresDatastore::open(
+            &self.url,
+            pstoreds::datastore::PostgresOptions {
+                table: self.name.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// Runs SQL on the server directly (not through the datastore).
+    pub fn sql(&self, sql: &str) {
+        let mut c = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+        c.batch_execute(sql).unwrap();
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for PgTable {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP TABLE IF EXISTS {}", self.name));
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub fn postgres(cache: usize, tweak: impl FnOnce(Options) -> Options) -> Option<Fixture> {
+    let table = PgTable::new()?;
+    let clock = MockClock::at_unix(START);
+    let ps = tweak(options(cache, &clock))
+        .open_datastore(std::sync::Arc::new(table.open()))
+        .unwrap();
+    Some(Fixture {
+        ps,
+        clock,
+        _dir: None,
+        _table: Some(table),
+    })
 }

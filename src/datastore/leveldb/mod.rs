@@ -418,6 +418,16 @@ impl Datastore for LevelDbDatastore {
             if let Some(failed) = engine.io.failure() {
                 return Err(self.failed(failed));
             }
+            // Conditions are read under the engine lock, so nothing can change in between.
+            batch.check_expected(|k| {
+                run_engine(&engine.io, || {
+                    get_without_compaction(&mut engine.db, &engine.io, k.as_bytes())
+                })
+                .map_err(|status| Error::Read {
+                    key: k.to_string(),
+                    source: status.into(),
+                })
+            })?;
             // Always flushed to the OS (a killed process loses nothing); the env syncs the
             // journal on that flush when the policy is Always.
             let written = run_engine(&engine.io, || engine.db.write(wb, true));

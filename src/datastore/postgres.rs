@@ -1,0 +1,734 @@
+//! The PostgreSQL backend, in go-ds-sql's PostgreSQL layout: one table
+//! `<table> (key TEXT NOT NULL UNIQUE, data BYTEA)` (default `blocks`) with go-ds-sql's
+//! `text_pattern_ops` index, so that go-libp2p nodes on pstoreds over go-ds-sql and this crate
+//! share one peerstore.
+//!
+//! - Connections come from a small pool; each is opened with a connect timeout and a
+//!   statement timeout, and TLS when the URL's `sslmode` asks for it.
+//! - A batch is one transaction; a write returns after its commit.
+//! - Transient failures (connection reset, server restart, serialization failure, deadlock)
+//!   are retried with a bound, then reported as [`Error::Server`] or a write error.
+//! - Batch conditions ([`Batch::expect`]) take a transaction-scoped advisory lock per key,
+//!   then compare the stored value: our processes serialize on a key, and a change by anybody
+//!   since the value was read is detected ([`Error::Conflict`]).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use postgres::config::SslMode;
+use postgres::error::SqlState;
+use postgres::{Client, NoTls, Statement};
+
+use super::{
+    Batch, DEFAULT_TABLE, Datastore, Entry, Error, Key, Op, Query, Result, SyncPolicy,
+    check_table_name,
+};
+
+/// How to open a [`PostgresDatastore`].
+#[derive(Clone, Debug)]
+pub struct PostgresOptions {
+    /// The table (go-ds-sql's default `blocks`).
+    pub table: String,
+    /// Create the table and its index if missing. Default: true.
+    pub create_table: bool,
+    /// Connections kept open at most. Default: 8.
+    pub pool_size: usize,
+    /// How long connecting may take (and how long an operation waits for a free
+    /// connection). Default: 10 s.
+    pub connect_timeout: Duration,
+    /// The server cancels a statement running longer. Default: 30 s.
+    pub statement_timeout: Duration,
+    /// How many times a transient failure is retried. Default: 5.
+    pub retries: u32,
+    /// The wait before the first retry; it doubles each time. Default: 50 ms.
+    pub retry_delay: Duration,
+    /// `Always`: a write returns after its commit reached the server's disk
+    /// (`synchronous_commit = on`, PostgreSQL's default). `Never`: after the commit, without
+    /// waiting for the server's WAL flush (`synchronous_commit = off`).
+    pub sync: SyncPolicy,
+    /// With TLS (`sslmode=require` or `prefer`), verify the server's certificate against this
+    /// PEM root certificate (and its host name). Without it, TLS encrypts but does not
+    /// authenticate the server, as libpq's `sslmode=require` does.
+    pub tls_root_certificate: Option<PathBuf>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            table: DEFAULT_TABLE.to_owned(),
+            create_table: true,
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
+            retries: 5,
+            retry_delay: Duration::from_millis(50),
+            sync: SyncPolicy::Always,
+            tls_root_certificate: None,
+        }
+    }
+}
+
+/// The advisory-lock class our key locks use (`pg_advisory_xact_lock(class, hashtext(key))`),
+/// so they do not collide with other applications' advisory locks: "ps" "ds".
+const LOCK_CLASS: i32 = 0x7073_6473;
+
+/// A [`Datastore`] in a PostgreSQL table, shared with other processes (ours and Go's).
+pub struct PostgresDatastore {
+    server: String,
+    table: String,
+    sql: Statements,
+    config: postgres::Config,
+    tls: Option<postgres_native_tls::MakeTlsConnector>,
+    options: PostgresOptions,
+    pool: Mutex<PoolState>,
+    returned: Condvar,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for PostgresDatastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresDatastore")
+            .field("server", &self.server)
+            .field("table", &self.table)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<Conn>,
+    open: usize,
+}
+
+/// A connection and the statements prepared on it.
+struct Conn {
+    client: Client,
+    prepared: Vec<Option<Statement>>,
+}
+
+/// The statements, with the table name filled in; `Conn::prepared` is indexed by `Sql`.
+struct Statements([String; 5]);
+
+#[derive(Clone, Copy)]
+enum Sql {
+    Get = 0,
+    Put = 1,
+    Delete = 2,
+    Lock = 3,
+    Scan = 4,
+}
+
+impl Statements {
+    fn new(t: &str) -> Statements {
+        Statements([
+            format!("SELECT data FROM {t} WHERE key = $1"),
+            // Several puts in one statement; go-ds-sql's put is the one-row form of this.
+            format!(
+                "INSERT INTO {t} (key, data) SELECT * FROM unnest($1::text[], $2::bytea[]) \
+                    ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data"
+            ),
+            format!("DELETE FROM {t} WHERE key = ANY($1::text[])"),
+            "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))".to_owned(),
+            // The range form of go-ds-sql's `LIKE 'prefix%'` (which a parameter would keep off
+            // the index), in byte order whatever the database's collation.
+            format!(
+                "SELECT key, data FROM {t} WHERE key LIKE $1 ESCAPE '\\' \
+                    ORDER BY key COLLATE \"C\""
+            ),
+        ])
+    }
+}
+
+/// Why an attempt failed: the server's or the connection's error (maybe worth a retry), or one
+/// of ours (never retried).
+enum Fail {
+    Pg(postgres::Error),
+    Ds(Error),
+}
+
+impl From<postgres::Error> for Fail {
+    fn from(e: postgres::Error) -> Fail {
+        Fail::Pg(e)
+    }
+}
+
+/// Whether retrying could help: the connection broke, the server is restarting or shutting
+/// down, or the transaction lost a race the server resolved by aborting it.
+fn is_transient(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::CONNECTION_EXCEPTION,
+            SqlState::CONNECTION_DOES_NOT_EXIST,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+        ]
+        .contains(code);
+    }
+    // No SQLSTATE: an I/O error talking to the server.
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = next {
+        if err.is::<std::io::Error>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// A client error as one line: the server's message (with its detail), or the client's.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => {
+            let mut text = e.to_string();
+            let mut next = std::error::Error::source(e);
+            while let Some(err) = next {
+                text.push_str(&format!(": {err}"));
+                next = err.source();
+            }
+            text
+        }
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let redacted = match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!("{}:***{}", &authority[..colon], &authority[at..]),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let mut out = format!(
+        "{}{redacted}{}",
+        &url[..scheme_end + 3],
+        &rest[authority_end..]
+    );
+    // A password given as a query parameter.
+    if let Some(at) = out.find("password=") {
+        let end = out[at..].find('&').map_or(out.len(), |e| at + e);
+        out.replace_range(at + "password=".len()..end, "***");
+    }
+    out
+}
+
+/// `prefix` as a LIKE pattern matching every key that starts with it.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl PostgresDatastore {
+    /// Connects to the server named by `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    /// [?sslmode=disable|prefer|require]`; `postgresql://` too), checks the table (creating it
+    /// if missing and allowed) and keeps the connection for the pool.
+    pub fn open(url: &str, options: PostgresOptions) -> Result<PostgresDatastore> {
+        let server = redact_url(url);
+        let server_err = |reason: String| Error::Server {
+            server: server.clone(),
+            reason,
+        };
+        // The client's parse errors never quote the URL, so the password stays out of them.
+        let mut config = postgres::Config::from_str(url)
+            .map_err(|e| server_err(format!("not a PostgreSQL URL: {e}")))?;
+        check_table_name(&options.table).map_err(|problem| Error::Schema {
+            table: format!("table {} on {server}", options.table),
+            problem,
+        })?;
+        if options.pool_size == 0 {
+            return Err(server_err("the pool size must be at least 1".to_owned()));
+        }
+        config
+            .connect_timeout(options.connect_timeout)
+            .application_name("pstoreds")
+            .keepalives(true)
+            .options(&format!(
+                "-c statement_timeout={} -c synchronous_commit={}",
+                options.statement_timeout.as_millis(),
+                match options.sync {
+                    SyncPolicy::Always => "on",
+                    SyncPolicy::Never => "off",
+                }
+            ));
+        let tls = match config.get_ssl_mode() {
+            SslMode::Disable => None,
+            _ => Some(tls_connector(&options).map_err(server_err)?),
+        };
+        let table = options.table.to_ascii_lowercase();
+        let ds = PostgresDatastore {
+            sql: Statements::new(&table),
+            server,
+            table,
+            config,
+            tls,
+            options,
+            pool: Mutex::new(PoolState::default()),
+            returned: Condvar::new(),
+            closed: AtomicBool::new(false),
+        };
+        ds.prepare_table()?;
+        Ok(ds)
+    }
+
+    /// The server, as a URL without the password.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The table.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Checks the table has go-ds-sql's layout, creating it (and its index) if missing.
+    fn prepare_table(&self) -> Result<()> {
+        let table = self.table.clone();
+        let where_ = format!("table {} on {}", self.table, self.server);
+        let schema = |problem: String| Error::Schema {
+            table: where_.clone(),
+            problem,
+        };
+        let columns = self.run(
+            || format!("checking {where_}"),
+            |conn| {
+                let rows = conn.client.query(
+                    "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                        WHERE table_schema = current_schema() AND table_name = $1",
+                    &[&table],
+                )?;
+                Ok(rows
+                    .iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                    .collect::<Vec<_>>())
+            },
+        )?;
+        if columns.is_empty() {
+            if !self.options.create_table {
+                return Err(schema("there is no such table".to_owned()));
+            }
+            let t = &self.table;
+            let create = format!(
+                "CREATE TABLE IF NOT EXISTS {t} (key TEXT NOT NULL UNIQUE, data BYTEA); \
+                 CREATE INDEX IF NOT EXISTS {t}_key_text_pattern_ops_idx \
+                    ON {t} (key text_pattern_ops);"
+            );
+            return self.run(
+                || format!("creating {where_}"),
+                |conn| {
+                    match conn.client.batch_execute(&create) {
+                        Ok(()) => Ok(()),
+                        // Another process created it at the same moment.
+                        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(()),
+                        Err(e) => Err(e.into()),
+                    }
+                },
+            );
+        }
+        let has = |name: &str, types: &[&str]| {
+            columns
+                .iter()
+                .any(|(n, t)| n == name && types.contains(&t.as_str()))
+        };
+        if !has("key", &["text", "character varying"]) || !has("data", &["bytea"]) {
+            let found: Vec<String> = columns.iter().map(|(n, t)| format!("{n} {t}")).collect();
+            return Err(schema(format!(
+                "its columns are ({}), not go-ds-sql's (key TEXT NOT NULL UNIQUE, data BYTEA)",
+                found.join(", ")
+            )));
+        }
+        let unique = self.run(
+            || format!("checking {where_}"),
+            |conn| {
+                let row = conn.client.query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a \
+                        ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+                        WHERE i.indrelid = to_regclass($1) AND i.indisunique \
+                        AND i.indnatts = 1 AND a.attname = 'key')",
+                    &[&table],
+                )?;
+                Ok(row.get::<_, bool>(0))
+            },
+        )?;
+        if !unique {
+            return Err(schema(
+                "its key column is not UNIQUE, which go-ds-sql's put (INSERT ... ON CONFLICT \
+                    (key)) needs"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A connection from the pool, or a new one; waits for a free one up to the connect
+    /// timeout when all are busy.
+    fn checkout(&self) -> std::result::Result<Conn, Fail> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Fail::Ds(Error::Closed));
+        }
+        let deadline = Instant::now() + self.options.connect_timeout;
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                if conn.client.is_closed() {
+                    pool.open -= 1;
+                    continue;
+                }
+                return Ok(conn);
+            }
+            if pool.open < self.options.pool_size {
+                pool.open += 1;
+                drop(pool);
+                let connected = match &self.tls {
+                    None => self.config.connect(NoTls),
+                    Some(tls) => self.config.connect(tls.clone()),
+                };
+                return match connected {
+                    Ok(client) => Ok(Conn {
+                        client,
+                        prepared: vec![None; 5],
+                    }),
+                    Err(e) => {
+                        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                        pool.open -= 1;
+                        self.returned.notify_one();
+                        Err(Fail::Pg(e))
+                    }
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Fail::Ds(Error::Server {
+                    server: self.server.clone(),
+                    reason: format!(
+                        "all {} connections stayed busy for {:?}",
+                        self.options.pool_size, self.options.connect_timeout
+                    ),
+                }));
+            }
+            pool = self
+                .returned
+                .wait_timeout(pool, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Gives a connection back (a broken one is dropped).
+    fn checkin(&self, conn: Conn) {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.client.is_closed() || self.closed.load(Ordering::SeqCst) {
+            pool.open -= 1;
+        } else {
+            pool.idle.push(conn);
+        }
+        self.returned.notify_one();
+    }
+
+    /// Runs `f` on a pooled connection, retrying transient failures with a doubling delay up to
+    /// `options.retries` times (connection failures only within the connect timeout).
+    fn run<T>(
+        &self,
+        what: impl Fn() -> String,
+        mut f: impl FnMut(&mut Conn) -> std::result::Result<T, Fail>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let mut delay = self.options.retry_delay;
+        let mut attempt = 0;
+        loop {
+            let (failure, connecting) = match self.checkout() {
+                Ok(mut conn) => {
+                    let result = f(&mut conn);
+                    self.checkin(conn);
+                    match result {
+                        Ok(v) => return Ok(v),
+                        Err(Fail::Ds(e)) => return Err(e),
+                        Err(Fail::Pg(e)) => (e, false),
+                    }
+                }
+                Err(Fail::Ds(e)) => return Err(e),
+                Err(Fail::Pg(e)) => (e, true),
+            };
+            let retry = is_transient(&failure)
+                && attempt < self.options.retries
+                && !(connecting && started.elapsed() + delay >= self.options.connect_timeout);
+            if !retry {
+                let reason = describe(&failure);
+                return Err(if connecting || failure.is_closed() {
+                    Error::Server {
+                        server: self.server.clone(),
+                        reason: format!("{reason} ({})", what()),
+                    }
+                } else {
+                    Error::Write {
+                        what: what(),
+                        source: reason.into(),
+                    }
+                });
+            }
+            tracing::warn!(server = %self.server, error = %describe(&failure), attempt,
+                "transient PostgreSQL failure; retrying");
+            std::thread::sleep(delay);
+            delay *= 2;
+            attempt += 1;
+        }
+    }
+
+    /// `run` for reads: the error names the key or prefix read.
+    fn read<T>(
+        &self,
+        what: impl Fn() -> String,
+        is_query: Option<&Key>,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, Fail>,
+    ) -> Result<T> {
+        self.run(&what, f).map_err(|e| match e {
+            Error::Write { what, source } => match is_query {
+                Some(prefix) => Error::Query {
+                    prefix: prefix.to_string(),
+                    source,
+                },
+                None => Error::Read { key: what, source },
+            },
+            other => other,
+        })
+    }
+}
+
+impl Conn {
+    /// The statement, prepared on this connection the first time.
+    fn statement(&mut self, sql: &Statements, which: Sql) -> std::result::Result<Statement, Fail> {
+        let slot = &mut self.prepared[which as usize];
+        if let Some(s) = slot {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(&sql.0[which as usize])?;
+        *slot = Some(s.clone());
+        Ok(s)
+    }
+}
+
+fn get_on(
+    conn: &mut Conn,
+    sql: &Statements,
+    key: &Key,
+) -> std::result::Result<Option<Vec<u8>>, Fail> {
+    let stmt = conn.statement(sql, Sql::Get)?;
+    let row = conn.client.query_opt(&stmt, &[&key.as_str()])?;
+    Ok(row.map(|r| r.get::<_, Option<Vec<u8>>>(0).unwrap_or_default()))
+}
+
+/// The batch's net effect, key by key (a later op on a key replaces an earlier one): the puts
+/// and the deletes, which one statement each can then apply.
+fn net_effect(batch: &Batch) -> (Vec<String>, Vec<Vec<u8>>, Vec<String>) {
+    let mut last: std::collections::BTreeMap<&str, Option<&Vec<u8>>> = Default::default();
+    for op in batch.ops() {
+        match op {
+            Op::Put(k, v) => last.insert(k.as_str(), Some(v)),
+            Op::Delete(k) => last.insert(k.as_str(), None),
+        };
+    }
+    let (mut keys, mut values, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, v) in last {
+        match v {
+            Some(v) => {
+                keys.push(k.to_owned());
+                values.push(v.clone());
+            }
+            None => deleted.push(k.to_owned()),
+        }
+    }
+    (keys, values, deleted)
+}
+
+impl Datastore for PostgresDatastore {
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        self.read(
+            || format!("key {key}"),
+            None,
+            |conn| get_on(conn, &self.sql, key),
+        )
+    }
+
+    fn query(&self, query: &Query) -> Result<Vec<Entry>> {
+        let pattern = like_prefix(&query.prefix.query_prefix());
+        self.read(
+            || format!("the keys below {}", query.prefix),
+            Some(&query.prefix),
+            |conn| {
+                let stmt = conn.statement(&self.sql, Sql::Scan)?;
+                let rows = conn.client.query(&stmt, &[&pattern])?;
+                Ok(rows
+                    .iter()
+                    .map(|r| Entry {
+                        key: r.get::<_, String>(0).into_bytes(),
+                        value: if query.keys_only {
+                            Vec::new()
+                        } else {
+                            r.get::<_, Option<Vec<u8>>>(1).unwrap_or_default()
+                        },
+                    })
+                    .collect())
+            },
+        )
+    }
+
+    fn write(&self, batch: Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (keys, values, deleted) = net_effect(&batch);
+        let mut locks: Vec<&Key> = batch.expected().iter().map(|(k, _)| k).collect();
+        // One order for every process: two batches locking the same keys cannot deadlock.
+        locks.sort();
+        locks.dedup();
+        self.run(
+            || batch.describe(),
+            |conn| {
+                let lock = conn.statement(&self.sql, Sql::Lock)?;
+                let put = conn.statement(&self.sql, Sql::Put)?;
+                let delete = conn.statement(&self.sql, Sql::Delete)?;
+                let get = conn.statement(&self.sql, Sql::Get)?;
+                let mut tx = conn.client.transaction()?;
+                for key in &locks {
+                    tx.execute(&lock, &[&LOCK_CLASS, &key.as_str()])?;
+                }
+                let mut failed = None;
+                let checked = batch.check_expected(|k| {
+                    match tx.query_opt(&get, &[&k.as_str()]) {
+                        Ok(row) => {
+                            Ok(row.map(|r| r.get::<_, Option<Vec<u8>>>(0).unwrap_or_default()))
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            // Stops the check; the client error is returned below.
+                            Err(Error::Closed)
+                        }
+                    }
+                });
+                if let Some(e) = failed {
+                    return Err(Fail::Pg(e));
+                }
+                checked.map_err(Fail::Ds)?;
+                if !deleted.is_empty() {
+                    tx.execute(&delete, &[&deleted])?;
+                }
+                if !keys.is_empty() {
+                    tx.execute(&put, &[&keys, &values])?;
+                }
+                tx.commit()?;
+                Ok(())
+            },
+        )
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = std::mem::take(&mut pool.idle);
+        pool.open -= idle.len();
+        drop(pool);
+        for conn in idle {
+            // Closing tells the server; an error here changes nothing stored.
+            let _ = conn.client.close();
+        }
+        Ok(())
+    }
+}
+
+/// The TLS connector for `sslmode=prefer|require`.
+fn tls_connector(
+    options: &PostgresOptions,
+) -> std::result::Result<postgres_native_tls::MakeTlsConnector, String> {
+    let mut builder = native_tls::TlsConnector::builder();
+    match &options.tls_root_certificate {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("reading the root certificate {}: {e}", path.display()))?;
+            let cert = native_tls::Certificate::from_pem(&pem)
+                .map_err(|e| format!("the root certificate {}: {e}", path.display()))?;
+            builder.add_root_certificate(cert);
+        }
+        None => {
+            builder
+                .danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+    }
+    let connector = builder
+        .build()
+        .map_err(|e| format!("setting up TLS: {e}"))?;
+    Ok(postgres_native_tls::MakeTlsConnector::new(connector))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords_in_messages() {
+        assert_eq!(
+            redact_url("postgres://alice:s3cret@db.example:5432/peers?sslmode=require"),
+            "postgres://alice:***@db.example:5432/peers?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgresql://alice@db/peers"),
+            "postgresql://alice@db/peers"
+        );
+        assert_eq!(
+            redact_url("postgres://db/peers?user=a&password=s3cret&sslmode=disable"),
+            "postgres://db/peers?user=a&password=***&sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn like_patterns_match_the_prefix_literally() {
+        assert_eq!(like_prefix("/peers/addrs/"), "/peers/addrs/%");
+        assert_eq!(like_prefix("/a_b%c\\/"), "/a\\_b\\%c\\\\/%");
+    }
+
+    #[test]
+    fn a_batch_is_applied_as_its_net_effect() {
+        let b = Batch::new()
+            .put(Key::new("/a"), b"1".to_vec())
+            .delete(Key::new("/a"))
+            .put(Key::new("/b"), b"2".to_vec())
+            .delete(Key::new("/c"))
+            .put(Key::new("/c"), b"3".to_vec());
+        let (keys, values, deleted) = net_effect(&b);
+        assert_eq!(keys, ["/b", "/c"]);
+        assert_eq!(values, [b"2".to_vec(), b"3".to_vec()]);
+        assert_eq!(deleted, ["/a"]);
+    }
+}

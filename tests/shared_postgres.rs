@@ -1,0 +1,75 @@
+//! Several peerstores (as several processes would: each with its own connections, locks and
+//! no shared memory) on one PostgreSQL table: no update is lost, and each sees the others'
+//! writes at once.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{PgTable, addrs_from, peer};
+use pstoreds::peerstore::{MockClock, Peerstore};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn open(table: &PgTable, clock: &MockClock) -> Peerstore {
+    common::options(1024, clock)
+        .open_datastore(Arc::new(table.open()))
+        .unwrap()
+}
+
+#[test]
+fn two_stores_hammering_the_same_peers_lose_no_update() {
+    let Some(table) = PgTable::new() else { return };
+    let clock = MockClock::at_unix(common::START);
+    let stores = [open(&table, &clock), open(&table, &clock)];
+    let peers: Vec<_> = (0..3).map(|_| peer()).collect();
+    const PER_THREAD: usize = 40;
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let ps = stores[t % 2].clone();
+            let peers = peers.clone();
+            std::thread::spawn(move || {
+                for i in 0..PER_THREAD {
+                    let p = peers[i % peers.len()];
+                    let addr = &addrs_from(t * PER_THREAD + i, 1)[0];
+                    ps.add_addr(p, addr, HOUR).unwrap();
+                    ps.add_protocols(p, &[format!("/t{t}/{i}")]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for (n, p) in peers.iter().enumerate() {
+        let want: Vec<_> = (0..4 * PER_THREAD)
+            .filter(|k| (k % PER_THREAD) % peers.len() == n)
+            .flat_map(|k| addrs_from(k, 1))
+            .collect();
+        for ps in &stores {
+            common::assert_addrs(&want, ps.addrs(p).unwrap());
+            assert_eq!(ps.get_protocols(p).unwrap().len(), want.len());
+        }
+    }
+}
+
+#[test]
+fn a_store_sees_what_another_wrote_without_delay() {
+    let Some(table) = PgTable::new() else { return };
+    let clock = MockClock::at_unix(common::START);
+    let (a, b) = (open(&table, &clock), open(&table, &clock));
+    let p = peer();
+    let addrs = addrs_from(0, 3);
+    assert!(
+        b.addrs(p).unwrap().is_empty(),
+        "read once, so a cache would hold 'absent'"
+    );
+    a.add_addrs(p, &addrs[..2], HOUR).unwrap();
+    common::assert_addrs(&addrs[..2], b.addrs(p).unwrap());
+    b.add_addr(p, &addrs[2], HOUR).unwrap();
+    common::assert_addrs(&addrs, a.addrs(p).unwrap());
+    a.clear_addrs(p).unwrap();
+    assert!(b.addrs(p).unwrap().is_empty());
+}
