@@ -270,7 +270,7 @@ conformance!(sqlite, {
     (dir, ds)
 });
 
-/// Files written by earlier versions of this crate: table `kv`, keys and values as blobs.
+// Files written by earlier versions of this crate: table `kv`, keys and values as blobs.
 #[cfg(feature = "sqlite")]
 conformance!(sqlite_old_kv_layout, {
     let dir = tempfile::tempdir().unwrap();
