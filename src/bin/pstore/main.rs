@@ -11,7 +11,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use open::{Source, Spinner, disk_size, open, open_path, open_readable, progress, readable_path};
+use open::{
+    Location, Source, Spinner, disk_size, location, open, open_location, open_readable, progress,
+    readable_location,
+};
 use pstoreds::datastore::leveldb::check::{self, FileProblem, Severity as FileSeverity};
 use pstoreds::datastore::{Batch, Key, Op, Query};
 use pstoreds::peerstore::{Clock, MockClock, Options, SystemClock};
@@ -26,6 +29,10 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
     about = "Inspect, check and move go-libp2p peerstore databases (pstoreds layout)"
 )]
 struct Cli {
+    /// The table of a SQLite or PostgreSQL store (go-ds-sql's default `blocks`; go-waku's
+    /// peerstore is in `peerstore`).
+    #[arg(long, global = true)]
+    table: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -78,8 +85,9 @@ enum Command {
     /// Write a canonical dump into a database (created if missing). Every line is checked first:
     /// a bad line writes nothing.
     Load {
-        /// The database to write into.
-        db: PathBuf,
+        /// The database to write into: a LevelDB directory, a SQLite file (`sqlite:PATH`) or
+        /// a PostgreSQL table (`postgres://...`).
+        db: String,
         /// The dump (JSON Lines); `-` for standard input.
         dump: PathBuf,
         /// The backend of a new database (default: SQLite for a new name ending in `.sqlite`,
@@ -100,8 +108,9 @@ enum Command {
     /// Purge expired addresses now (one GC pass), then compact (LevelDB) to give the space
     /// back.
     Gc {
-        /// The database (LevelDB directory or SQLite file).
-        db: PathBuf,
+        /// The database: a LevelDB directory, a SQLite file (`sqlite:PATH`) or a PostgreSQL
+        /// table (`postgres://...`).
+        db: String,
         /// Run in lookahead mode with this window: a duration such as `1h`, `90m`, `20s` (a bare
         /// number is seconds). Default: purge every record.
         #[arg(long, value_parser = parse_duration)]
@@ -110,21 +119,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Copy every key into a new database, then read the copy back and compare.
+    /// Copy every key into a new database (LevelDB, SQLite or PostgreSQL, in any direction),
+    /// then read the copy back and compare.
     Migrate {
         #[command(flatten)]
         source: Source,
-        /// The new database; must not exist yet.
-        dst: PathBuf,
-        #[arg(long, value_enum, default_value = "leveldb")]
-        to: Backend,
+        /// The new database; must not exist yet (PostgreSQL: the table must be absent or
+        /// empty).
+        dst: String,
+        /// The backend of a new path (default: SQLite for `sqlite:PATH` or a name ending in
+        /// `.sqlite`, `.sqlite3` or `.db`, else LevelDB).
+        #[arg(long, value_enum)]
+        to: Option<Backend>,
+        /// The destination's table, when it differs from `--table`.
+        #[arg(long)]
+        to_table: Option<String>,
     },
     /// Apply an op script (JSON Lines, docs/dump-and-ops.md) through the peerstore API, on a mock
     /// clock starting at unix 1750000000 s; prints one line per op that failed, and exits 1 if
     /// any did.
     Apply {
-        /// The LevelDB directory (created if missing).
-        db: PathBuf,
+        /// The database (created if missing): a LevelDB directory, a SQLite file
+        /// (`sqlite:PATH`) or a PostgreSQL table (`postgres://...`).
+        db: String,
         /// The script.
         ops: PathBuf,
         /// GC lookahead window for the script's `gc` ops: a duration such as `20s` or `1h` (a bare
@@ -139,9 +156,10 @@ enum Command {
         /// The damaged LevelDB directory (only read).
         src: PathBuf,
         /// The new database; must not exist yet.
-        dst: PathBuf,
-        #[arg(long, value_enum, default_value = "leveldb")]
-        to: Backend,
+        dst: String,
+        /// The backend of a new path (default: from its name, as for migrate).
+        #[arg(long, value_enum)]
+        to: Option<Backend>,
         /// Print JSON (one object per line) instead of text.
         #[arg(long)]
         json: bool,
@@ -149,7 +167,7 @@ enum Command {
     /// Compact a LevelDB database: drop overwritten versions and deletion markers.
     Compact {
         /// The LevelDB directory.
-        db: PathBuf,
+        db: String,
     },
 }
 
@@ -161,7 +179,9 @@ enum Backend {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    open::TABLE.get_or_init(|| cli.table.clone());
+    match run(cli) {
         Ok(code) => code,
         // A reader that went away (`pstore peers DB | head -1`) is not a failure.
         Err(e) if is_broken_pipe(&*e) => ExitCode::SUCCESS,
@@ -196,7 +216,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect { source, json } => {
             let db = open(&source)?;
             let v = view::load(&*db.ds, None)?;
-            stats(&v, &db.path, now, json, true)?;
+            stats(&v, &db.location, now, json, true)?;
         }
         Command::Peers { source, json } => {
             let db = open(&source)?;
@@ -206,7 +226,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats { source, json } => {
             let db = open(&source)?;
             let v = view::load(&*db.ds, None)?;
-            stats(&v, &db.path, now, json, false)?;
+            stats(&v, &db.location, now, json, false)?;
         }
         Command::Show { source, peer, json } => show_command(&source, &peer, now, json)?,
         Command::Dump {
@@ -221,10 +241,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             lookahead,
             json,
         } => gc_command(&db, lookahead.unwrap_or(Duration::ZERO), json)?,
-        Command::Migrate { source, dst, to } => {
+        Command::Migrate {
+            source,
+            dst,
+            to,
+            to_table,
+        } => {
             let db = open(&source)?;
-            let n = migrate(&*db.ds, &dst, to)?;
-            eprintln!("copied and verified {n} entries into {}", dst.display());
+            let mut dst = destination(&dst, to);
+            if let (Some(t), Location::Sqlite(_, table) | Location::Postgres(_, table)) =
+                (to_table, &mut dst)
+            {
+                *table = t;
+            }
+            let n = migrate(&*db.ds, &dst)?;
+            eprintln!("copied and verified {n} entries into {dst}");
         }
         Command::Apply {
             db,
@@ -241,7 +272,7 @@ fn show_command(source: &Source, peer: &str, now: i64, json: bool) -> Result<()>
     let db = open(source)?;
     let v = view::load(&*db.ds, Some(peer.as_bytes()))?;
     let Some(pv) = v.peers.get(peer.as_bytes()) else {
-        return Err(format!("peer {peer} has nothing stored in {}", source.db.display()).into());
+        return Err(format!("peer {peer} has nothing stored in {}", db.location).into());
     };
     show(peer.as_bytes(), pv, now, json)
 }
@@ -254,7 +285,7 @@ fn dump_command(source: &Source, private_keys: bool) -> Result<()> {
     Ok(o.flush()?)
 }
 
-fn load_command(db: &Path, file: &Path, to: Option<Backend>) -> Result<()> {
+fn load_command(db: &str, file: &Path, to: Option<Backend>) -> Result<()> {
     let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
@@ -266,26 +297,24 @@ fn load_command(db: &Path, file: &Path, to: Option<Backend>) -> Result<()> {
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
-    let ds = match to {
-        Some(backend) if !db.exists() => create_new(db, backend, "load")?,
-        _ => open_path(db, true)?,
-    };
+    let db = destination(db, to);
+    let ds = open_location(&db, true)?;
     let n = loaded.batch.len();
     let spinner = Spinner::start(&format!("writing {}", count(n, "key")));
     ds.write(loaded.batch)?;
     drop(spinner);
     ds.close()?;
     eprintln!(
-        "loaded {} ({}) into {}",
+        "loaded {} ({}) into {db}",
         count(loaded.peers, "peer"),
         count(n, "key"),
-        db.display()
     );
     Ok(())
 }
 
-fn gc_command(db: &Path, lookahead: Duration, json: bool) -> Result<()> {
-    let ds = open_path(db, false)?;
+fn gc_command(db: &str, lookahead: Duration, json: bool) -> Result<()> {
+    let db = location(db);
+    let ds = open_location(&db, false)?;
     let ps = Options::new()
         .gc_purge_interval(Duration::ZERO)
         .gc_lookahead_interval(lookahead)
@@ -296,8 +325,8 @@ fn gc_command(db: &Path, lookahead: Duration, json: bool) -> Result<()> {
     drop(spinner);
     // The pass is written; now give the space back (LevelDB keeps what was overwritten until
     // a compaction).
-    if db.is_dir() {
-        compact_command(db)?;
+    if let Location::LevelDb(path) = &db {
+        compact_leveldb(path)?;
     }
     let mut o = out();
     if json {
@@ -329,9 +358,10 @@ fn gc_command(db: &Path, lookahead: Duration, json: bool) -> Result<()> {
     Ok(o.flush()?)
 }
 
-fn apply_command(db: &Path, script: &Path, gc_lookahead: Duration) -> Result<ExitCode> {
+fn apply_command(db: &str, script: &Path, gc_lookahead: Duration) -> Result<ExitCode> {
     let clock = MockClock::at_nanos(ops::START_NANOS);
-    let ps = ops::replay_options(&clock, gc_lookahead).open_leveldb(db)?;
+    let ds = open_location(&location(db), true)?;
+    let ps = ops::replay_options(&clock, gc_lookahead).open_datastore(std::sync::Arc::from(ds))?;
     let reader = std::io::BufReader::new(
         std::fs::File::open(script).map_err(|e| format!("{}: {e}", script.display()))?,
     );
@@ -346,15 +376,19 @@ fn apply_command(db: &Path, script: &Path, gc_lookahead: Duration) -> Result<Exi
     })
 }
 
-fn compact_command(db: &Path) -> Result<()> {
-    if db.is_file() {
-        return Err(format!(
-            "{} is a file: compact is for LevelDB directories (SQLite needs no compaction)",
-            db.display()
+fn compact_command(db: &str) -> Result<()> {
+    match location(db) {
+        Location::LevelDb(path) => compact_leveldb(&path),
+        other => Err(format!(
+            "{other} is not a LevelDB directory: compact is for LevelDB (SQLite and PostgreSQL \
+                reclaim space on their own: VACUUM, autovacuum)"
         )
-        .into());
+        .into()),
     }
-    let before = disk_size(db);
+}
+
+fn compact_leveldb(db: &Path) -> Result<()> {
+    let before = open::path_size(db);
     let ds = pstoreds::datastore::LevelDbDatastore::open(
         db,
         pstoreds::datastore::LevelDbOptions {
@@ -372,7 +406,7 @@ fn compact_command(db: &Path) -> Result<()> {
     eprintln!(
         "compacted {}: {before} bytes before, {} after",
         db.display(),
-        disk_size(db)
+        open::path_size(db)
     );
     Ok(())
 }
@@ -413,7 +447,7 @@ fn print_peers(v: &view::DbView, now: i64, json: bool) -> Result<()> {
 
 fn stats(
     v: &view::DbView,
-    path: &std::path::Path,
+    path: &Location,
     now: i64,
     json: bool,
     with_peers: bool,
@@ -437,9 +471,10 @@ fn stats(
     let metadata: usize = v.peers.values().map(|p| p.metadata.len()).sum();
     let problems: Vec<&String> = v.peers.values().flat_map(|p| &p.problems).collect();
     let size = disk_size(path);
+    let path_text = path.to_string();
     let mut o = out();
     if json {
-        let mut s = json!({"path": path, "peers": peers, "peers_with_addrs": with_addrs,
+        let mut s = json!({"path": path_text, "peers": peers, "peers_with_addrs": with_addrs,
             "peers_with_keys": with_keys, "public_keys": pubs, "private_keys": privs,
             "signed_records": signed, "addrs": addrs,
             "expired_addrs": expired, "metadata_entries": metadata,
@@ -455,7 +490,7 @@ fn stats(
         writeln!(o, "{s}")?;
         return Ok(o.flush()?);
     }
-    writeln!(o, "database   {}", path.display())?;
+    writeln!(o, "database   {path}")?;
     writeln!(
         o,
         "peers      {peers} ({with_addrs} with addresses, {with_keys} with keys, {signed} with \
@@ -471,7 +506,10 @@ fn stats(
     if v.other_keys > 0 {
         writeln!(o, "other keys {} (not written by pstoreds)", v.other_keys)?;
     }
-    writeln!(o, "on disk    {size} bytes")?;
+    match size {
+        Some(size) => writeln!(o, "on disk    {size} bytes")?,
+        None => writeln!(o, "on disk    - (a server's table)")?,
+    }
     for p in &problems {
         eprintln!("problem: {p}");
     }
@@ -558,12 +596,8 @@ fn show(peer: &[u8], pv: &view::PeerView, now: i64, json: bool) -> Result<()> {
 
 /// Copies every entry into a new database at `dst`, in batches, then checks the copy holds
 /// exactly the same entries.
-fn migrate(
-    src: &dyn pstoreds::datastore::Datastore,
-    dst: &std::path::Path,
-    to: Backend,
-) -> Result<usize> {
-    let out = create_new(dst, to, "migrate")?;
+fn migrate(src: &dyn pstoreds::datastore::Datastore, dst: &Location) -> Result<usize> {
+    let out = create_new(dst, "migrate")?;
     let entries = src.query(&Query::prefix(Key::root()))?;
     let bar = progress(entries.len() as u64, "copying");
     for chunk in entries.chunks(1024) {
@@ -578,9 +612,8 @@ fn migrate(
     let copied = out.query(&Query::prefix(Key::root()))?;
     if copied != entries {
         return Err(format!(
-            "verification failed: {} entries read back from {}, {} expected",
+            "verification failed: {} entries read back from {dst}, {} expected",
             copied.len(),
-            dst.display(),
             entries.len()
         )
         .into());
@@ -589,39 +622,49 @@ fn migrate(
     Ok(entries.len())
 }
 
-/// A new, empty database at `dst`, which must not exist yet.
-fn create_new(
-    dst: &std::path::Path,
-    to: Backend,
-    command: &str,
-) -> Result<Box<dyn pstoreds::datastore::Datastore>> {
-    if dst.exists() {
-        return Err(format!(
-            "{} already exists; {command} writes a new database",
-            dst.display()
-        )
-        .into());
-    }
-    if let Some(parent) = dst.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.is_dir()
-    {
-        return Err(format!(
-            "{} does not exist; create it first ({command} creates only the database itself)",
-            parent.display()
-        )
-        .into());
-    }
-    Ok(match to {
-        Backend::Leveldb => Box::new(pstoreds::datastore::LevelDbDatastore::open(
-            dst,
-            Default::default(),
-        )?),
+/// Where a command writes: the name as given, with `--to` deciding the backend of a new plain
+/// path.
+fn destination(name: &str, to: Option<Backend>) -> Location {
+    let parsed = location(name);
+    match (to, &parsed) {
+        (Some(Backend::Leveldb), Location::Sqlite(path, _)) if !path.exists() => {
+            Location::LevelDb(path.clone())
+        }
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Box::new(pstoreds::datastore::SqliteDatastore::open(
-            dst,
-            Default::default(),
-        )?),
-    })
+        (Some(Backend::Sqlite), Location::LevelDb(path)) if !path.exists() => {
+            location(&format!("sqlite:{}", path.display()))
+        }
+        _ => parsed,
+    }
+}
+
+/// A new, empty database at `dst`, which must not exist yet (a SQL table: must be absent or
+/// empty).
+fn create_new(dst: &Location, command: &str) -> Result<Box<dyn pstoreds::datastore::Datastore>> {
+    if let Some(path) = dst.path() {
+        if path.exists() {
+            return Err(format!(
+                "{} already exists; {command} writes a new database",
+                path.display()
+            )
+            .into());
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(format!(
+                "{} does not exist; create it first ({command} creates only the database \
+                    itself)",
+                parent.display()
+            )
+            .into());
+        }
+    }
+    let ds = open_location(dst, true)?;
+    if !ds.query(&Query::keys(Key::root()))?.is_empty() {
+        return Err(format!("{dst} is not empty; {command} writes a new database").into());
+    }
+    Ok(ds)
 }
 
 /// A duration as Go writes one (`1h30m`, `20s`, `500ms`, `250us`, `10ns`), or a bare number of
@@ -707,10 +750,10 @@ fn verify_command(source: &Source, json: bool) -> Result<ExitCode> {
     let mut summary = serde_json::Map::new();
     // The files first, read directly (LevelDB), before anything opens the database; with
     // --snapshot, those of the private copy, which a running node does not change under us.
-    let (path, copy) = readable_path(source)?;
+    let (location, copy) = readable_location(source)?;
     let mut files_ok = true;
-    if path.is_dir() {
-        let report = check::check_files(&path);
+    if let Location::LevelDb(path) = &location {
+        let report = check::check_files(path);
         for p in &report.problems {
             match p.severity {
                 FileSeverity::Error => errors += 1,
@@ -730,7 +773,7 @@ fn verify_command(source: &Source, json: bool) -> Result<ExitCode> {
     }
     let mut keys = 0;
     if files_ok {
-        let db = open_readable(source, path, copy)?;
+        let db = open_readable(source, &location, copy)?;
         let mut bar: Option<indicatif::ProgressBar> = None;
         let problems = verify::verify(&*db.ds, &mut |i, n| {
             bar.get_or_insert_with(|| progress(n, "verifying"))
@@ -801,14 +844,15 @@ fn verify_command(source: &Source, json: bool) -> Result<ExitCode> {
 
 fn salvage_command(
     src: &std::path::Path,
-    dst: &std::path::Path,
-    to: Backend,
+    dst: &str,
+    to: Option<Backend>,
     json: bool,
 ) -> Result<ExitCode> {
     if !src.is_dir() {
         return Err(format!("{} is not a LevelDB directory", src.display()).into());
     }
-    let out_ds = create_new(dst, to, "salvage")?;
+    let dst = destination(dst, to);
+    let out_ds = create_new(&dst, "salvage")?;
     let report = check::salvage(src, &*out_ds)?;
     out_ds.close()?;
     let mut o = out();
@@ -832,16 +876,15 @@ fn salvage_command(
             "{}",
             json!({"summary": {"keys": report.keys, "tables": report.tables,
                     "journals": report.journals, "lost_ranges": report.lost.len(),
-                    "destination": dst}})
+                    "destination": dst.to_string()}})
         )?;
     } else {
         writeln!(
             o,
-            "salvaged {} from {} and {} into {}; {} could not be read",
+            "salvaged {} from {} and {} into {dst}; {} could not be read",
             count(report.keys, "key"),
             count(report.tables, "table"),
             count(report.journals, "journal"),
-            dst.display(),
             count(report.lost.len(), "damaged range")
         )?;
     }

@@ -1,4 +1,5 @@
-//! Opening databases for the CLI: by path, LevelDB or SQLite, optionally as a private copy.
+//! Opening databases for the CLI, named as docs/cli.md says: a LevelDB directory, a SQLite file
+//! (`sqlite:PATH`), or a PostgreSQL table (`postgres://...`), optionally as a private copy.
 
 use std::path::{Path, PathBuf};
 
@@ -6,51 +7,143 @@ use pstoreds::datastore::{Datastore, Error as DsError, LevelDbDatastore, LevelDb
 
 use crate::Result;
 
+/// Where a store is: what the user typed, sorted out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A LevelDB directory (go-ds-leveldb's layout).
+    LevelDb(PathBuf),
+    /// A SQLite file (go-ds-sql's layout), with its table.
+    Sqlite(PathBuf, String),
+    /// A PostgreSQL server's URL (go-ds-sql's layout), with the table.
+    Postgres(String, String),
+}
+
+impl Location {
+    /// `postgres://...` or `postgresql://...`: PostgreSQL; `sqlite:PATH`: SQLite; `leveldb:PATH`:
+    /// LevelDB; any other path: SQLite if it is a file or a new name ending in `.sqlite`,
+    /// `.sqlite3` or `.db`, else LevelDB. `table` (default `blocks`) is for the SQL ones.
+    pub fn parse(name: &str, table: Option<&str>) -> Location {
+        let table = table
+            .unwrap_or(pstoreds::datastore::DEFAULT_TABLE)
+            .to_owned();
+        if name.starts_with("postgres://") || name.starts_with("postgresql://") {
+            return Location::Postgres(name.to_owned(), table);
+        }
+        if let Some(path) = name.strip_prefix("sqlite:") {
+            return Location::Sqlite(PathBuf::from(path), table);
+        }
+        if let Some(path) = name.strip_prefix("leveldb:") {
+            return Location::LevelDb(PathBuf::from(path));
+        }
+        let path = PathBuf::from(name);
+        if is_sqlite_path(&path) {
+            Location::Sqlite(path, table)
+        } else {
+            Location::LevelDb(path)
+        }
+    }
+
+    /// The file or directory, for the file-based stores.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Location::LevelDb(p) | Location::Sqlite(p, _) => Some(p),
+            Location::Postgres(..) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::LevelDb(p) => write!(f, "{}", p.display()),
+            Location::Sqlite(p, t) if t == pstoreds::datastore::DEFAULT_TABLE => {
+                write!(f, "{}", p.display())
+            }
+            Location::Sqlite(p, t) => write!(f, "{} (table {t})", p.display()),
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url, t) => write!(
+                f,
+                "{} (table {t})",
+                pstoreds::datastore::postgres::redact_url(url)
+            ),
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres(_, t) => write!(f, "a PostgreSQL server (table {t})"),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct Source {
-    /// The database: a LevelDB directory (go-ds-leveldb layout) or a SQLite file.
-    pub db: PathBuf,
+    /// The database: a LevelDB directory, a SQLite file (`sqlite:PATH`, or a path ending
+    /// `.sqlite`/`.db`) or a PostgreSQL table (`postgres://USER[:PASS]@HOST[:PORT]/DB`).
+    pub db: String,
     /// Read a private copy of the database, leaving the original untouched (works while a
     /// running node holds it).
     #[arg(long)]
     pub snapshot: bool,
 }
 
+/// The `--table` given on the command line, for every SQL store it names.
+pub static TABLE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The store a command-line argument names, with the `--table` given.
+pub fn location(name: &str) -> Location {
+    Location::parse(name, TABLE.get().and_then(Option::as_deref))
+}
+
+impl Source {
+    pub fn location(&self) -> Location {
+        location(&self.db)
+    }
+}
+
 /// An open database, and the temporary copy it may live in (removed when dropped).
 pub struct Opened {
     pub ds: Box<dyn Datastore>,
-    pub path: PathBuf,
+    pub location: Location,
     _copy: Option<tempfile::TempDir>,
 }
 
-/// The database to read: the path itself, or with `--snapshot` a private copy (and the
-/// temporary directory holding it, removed when dropped).
-pub fn readable_path(source: &Source) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+/// The database to read: the store itself, or with `--snapshot` a private copy of its files
+/// (and the temporary directory holding it, removed when dropped).
+pub fn readable_location(source: &Source) -> Result<(Location, Option<tempfile::TempDir>)> {
+    let location = source.location();
     if !source.snapshot {
-        return Ok((source.db.clone(), None));
+        return Ok((location, None));
     }
+    let Some(from) = location.path() else {
+        return Err(format!(
+            "--snapshot copies a database's files; {location} is read in place (a query sees \
+                one consistent state and does not block the nodes writing it)"
+        )
+        .into());
+    };
     let dir = tempfile::tempdir()?;
     let to = dir.path().join("db");
-    copy_database(&source.db, &to)?;
-    Ok((to, Some(dir)))
+    copy_database(from, &to)?;
+    let copy = match location {
+        Location::Sqlite(_, table) => Location::Sqlite(to, table),
+        _ => Location::LevelDb(to),
+    };
+    Ok((copy, Some(dir)))
 }
 
 /// Opens an existing database (nothing is created), or a copy of it with `--snapshot`.
 pub fn open(source: &Source) -> Result<Opened> {
-    let (path, copy) = readable_path(source)?;
-    open_readable(source, path, copy)
+    let (location, copy) = readable_location(source)?;
+    open_readable(source, &location, copy)
 }
 
-/// Opens what [`readable_path`] returned.
+/// Opens what [`readable_location`] returned.
 pub fn open_readable(
     source: &Source,
-    path: PathBuf,
+    location: &Location,
     copy: Option<tempfile::TempDir>,
 ) -> Result<Opened> {
-    let ds = open_path(&path, false)?;
+    let ds = open_location(location, false)?;
     Ok(Opened {
         ds,
-        path: source.db.clone(),
+        location: source.location(),
         _copy: copy,
     })
 }
@@ -65,27 +158,40 @@ pub fn is_sqlite_path(path: &Path) -> bool {
                 .is_some_and(|e| e == "sqlite" || e == "sqlite3" || e == "db"))
 }
 
-/// Opens `path`: a SQLite file (see [`is_sqlite_path`]), anything else LevelDB.
-pub fn open_path(path: &Path, create: bool) -> Result<Box<dyn Datastore>> {
-    #[cfg(not(feature = "sqlite"))]
-    if is_sqlite_path(path) {
-        return Err(format!(
-            "{} is a SQLite database, and this pstore was built without the `sqlite` feature",
-            path.display()
-        )
-        .into());
-    }
-    #[cfg(feature = "sqlite")]
-    if is_sqlite_path(path) {
-        let ds = pstoreds::datastore::SqliteDatastore::open(
+/// Opens a store; `create`: create it (file, directory or table) if missing.
+pub fn open_location(location: &Location, create: bool) -> Result<Box<dyn Datastore>> {
+    match location {
+        Location::LevelDb(path) => open_leveldb(path, create),
+        #[cfg(feature = "sqlite")]
+        Location::Sqlite(path, table) => Ok(Box::new(pstoreds::datastore::SqliteDatastore::open(
             path,
             pstoreds::datastore::SqliteOptions {
                 create_if_missing: create,
+                table: table.clone(),
                 ..Default::default()
             },
-        )?;
-        return Ok(Box::new(ds));
+        )?)),
+        #[cfg(feature = "postgres")]
+        Location::Postgres(url, table) => Ok(Box::new(
+            pstoreds::datastore::PostgresDatastore::open(
+                url,
+                pstoreds::datastore::PostgresOptions {
+                    table: table.clone(),
+                    create_table: create,
+                    ..Default::default()
+                },
+            )?,
+        )),
+        #[allow(unreachable_patterns)]
+        other => Err(format!(
+            "{other} needs a backend this pstore was built without (features `sqlite`, \
+                `postgres`)"
+        )
+        .into()),
     }
+}
+
+fn open_leveldb(path: &Path, create: bool) -> Result<Box<dyn Datastore>> {
     let opts = LevelDbOptions {
         create_if_missing: create,
         ..Default::default()
@@ -123,8 +229,13 @@ pub fn copy_database(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Bytes on disk: the directory's files, or the file (`None` for a server's table).
+pub fn disk_size(location: &Location) -> Option<u64> {
+    location.path().map(path_size)
+}
+
 /// Bytes on disk: the directory's files, or the file.
-pub fn disk_size(path: &Path) -> u64 {
+pub fn path_size(path: &Path) -> u64 {
     if path.is_file() {
         return std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     }
