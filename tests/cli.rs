@@ -552,7 +552,7 @@ fn compact_says_what_it_did_and_refuses_a_sqlite_file() {
     let out = pstore(&["compact", sqlite.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("LevelDB directories"), "{err}");
+    assert!(err.contains("not a LevelDB directory"), "{err}");
 }
 
 #[test]
@@ -703,5 +703,248 @@ fn every_json_flag_says_what_it_does() {
             .find(|l| l.trim_start().starts_with("--json"))
             .unwrap_or_else(|| panic!("{command}: no --json in {help}"));
         assert!(line.contains("JSON"), "{command}: {line}");
+    }
+}
+
+/// The SQLite file a go-libp2p node on pstoreds over go-ds-sql opens: table `blocks`
+/// (`key TEXT PRIMARY KEY, data BLOB`), readable by its owner only.
+#[cfg(all(feature = "sqlite", unix))]
+#[test]
+fn a_new_sqlite_store_has_go_ds_sqls_layout_and_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("peers.db");
+    let out = pstore(&["migrate", "--snapshot", &sample(), dst.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&dst).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    let conn = rusqlite::Connection::open(&dst).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'blocks'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(sql.contains("key TEXT PRIMARY KEY, data BLOB") && sql.contains("WITHOUT ROWID"));
+    let kind: String = conn
+        .query_row("SELECT typeof(key) FROM blocks LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kind, "text", "go-ds-sql stores keys as TEXT");
+    // Another table name, as go-waku's `peerstore`.
+    let waku = dir.path().join("waku.db");
+    let out = pstore(&[
+        "migrate",
+        "--snapshot",
+        &sample(),
+        waku.to_str().unwrap(),
+        "--to-table",
+        "peerstore",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = pstore(&["inspect", waku.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no such table (tables here: peerstore)") && err.contains("--table"));
+    let out = pstore(&["--table", "peerstore", "dump", waku.to_str().unwrap()]);
+    let want = pstore(&["dump", "--snapshot", &sample()]);
+    assert_eq!(json_lines(&out), json_lines(&want));
+}
+
+/// Files of earlier versions (table `kv` of blobs) still open, and migrate converts them.
+#[cfg(feature = "sqlite")]
+#[test]
+fn an_old_kv_sqlite_file_opens_and_migrates_to_go_ds_sqls_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.sqlite");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID",
+    )
+    .unwrap();
+    drop(conn);
+    // pstore writes a file in the layout it finds there.
+    let dump = pstore(&["dump", "--snapshot", &sample()]);
+    let file = dir.path().join("dump.jsonl");
+    std::fs::write(&file, &dump.stdout).unwrap();
+    let out = pstore(&["load", old.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM kv", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 36, "written in the layout found");
+    let new = dir.path().join("new.db");
+    let out = pstore(&["migrate", old.to_str().unwrap(), new.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&new).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM blocks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 36);
+    assert_eq!(
+        json_lines(&pstore(&["dump", new.to_str().unwrap()])),
+        json_lines(&dump)
+    );
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+
+    fn url() -> Option<String> {
+        match std::env::var("PSTORE_TEST_POSTGRES") {
+            Ok(u) if !u.is_empty() => Some(u),
+            _ if std::env::var("PSTORE_SKIP_POSTGRES").as_deref() == Ok("1") => None,
+            _ => panic!(
+                "needs PostgreSQL: run `bash .ci/test`, or set PSTORE_TEST_POSTGRES (or \
+                 PSTORE_SKIP_POSTGRES=1 to skip)"
+            ),
+        }
+    }
+
+    fn table(tag: &str) -> String {
+        format!("cli_{tag}_{}", std::process::id())
+    }
+
+    fn sql(url: &str, q: &str) {
+        let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+        c.batch_execute(q).unwrap();
+    }
+
+    /// LevelDB -> PostgreSQL -> SQLite -> PostgreSQL -> LevelDB: every copy verified, every
+    /// dump the same; the read commands, verify and gc work on the table.
+    #[test]
+    fn migrate_goes_every_direction_and_every_command_reads_the_table() {
+        let Some(url) = url() else { return };
+        let (t1, t2) = (table("a"), table("b"));
+        let dir = tempfile::tempdir().unwrap();
+        let lite = dir.path().join("x.db");
+        let back = dir.path().join("back");
+        let go = sample();
+        let steps: [Vec<&str>; 4] = [
+            vec!["migrate", "--snapshot", &go, &url, "--to-table", &t1],
+            vec![
+                "--table",
+                &t1,
+                "migrate",
+                &url,
+                lite.to_str().unwrap(),
+                "--to-table",
+                "blocks",
+            ],
+            vec!["migrate", lite.to_str().unwrap(), &url, "--to-table", &t2],
+            vec!["--table", &t2, "migrate", &url, back.to_str().unwrap()],
+        ];
+        for args in &steps {
+            let out = pstore(args);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let want = json_lines(&pstore(&["dump", "--snapshot", &sample()]));
+        assert_eq!(json_lines(&pstore(&["dump", back.to_str().unwrap()])), want);
+        assert_eq!(json_lines(&pstore(&["--table", &t2, "dump", &url])), want);
+        let out = pstore(&["--table", &t2, "inspect", &url]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("peers      5"));
+        let out = pstore(&["--table", &t2, "verify", &url]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let out = pstore(&["--table", &t2, "gc", "--json", &url]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json_lines(&out)[0]["addrs_removed"], 6);
+        // A table that is not empty is not a new database.
+        let out = pstore(&["migrate", "--snapshot", &sample(), &url, "--to-table", &t2]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
+        sql(&url, &format!("DROP TABLE {t1}; DROP TABLE {t2}"));
+    }
+
+    #[test]
+    fn a_table_with_other_columns_is_named_and_left_alone() {
+        let Some(url) = url() else { return };
+        let t = table("wrong");
+        sql(&url, &format!("CREATE TABLE {t} (k TEXT, v BYTEA)"));
+        let dump = dir_with_dump();
+        let out = pstore(&["--table", &t, "load", &url, dump.1.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("table {t}")) && err.contains("k text, v bytea"),
+            "{err}"
+        );
+        assert!(err.contains("nothing was written"), "{err}");
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0);
+        sql(&url, &format!("DROP TABLE {t}"));
+    }
+
+    fn dir_with_dump() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dump.jsonl");
+        std::fs::write(&file, pstore(&["dump", "--snapshot", &sample()]).stdout).unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn wrong_credentials_are_one_line_without_the_password() {
+        let Some(url) = url() else { return };
+        let at = url.find('@').unwrap();
+        let user_end = url[..at].rfind(':').unwrap();
+        let bad = format!("{}:Hunter2Secret{}", &url[..user_end], &url[at..]);
+        let out = pstore(&["inspect", &bad]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("password authentication failed"), "{err}");
+        assert!(
+            !err.contains("Hunter2Secret"),
+            "the password is echoed: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_one_line_within_the_connect_timeout() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let started = std::time::Instant::now();
+        let out = pstore(&["inspect", &format!("postgres://u:pw@127.0.0.1:{port}/db")]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Connection refused") && err.contains(&format!(":{port}/db")));
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }

@@ -445,13 +445,7 @@ fn print_peers(v: &view::DbView, now: i64, json: bool) -> Result<()> {
     Ok(o.flush()?)
 }
 
-fn stats(
-    v: &view::DbView,
-    path: &Location,
-    now: i64,
-    json: bool,
-    with_peers: bool,
-) -> Result<()> {
+fn stats(v: &view::DbView, path: &Location, now: i64, json: bool, with_peers: bool) -> Result<()> {
     let peers = v.peers.len();
     let with_addrs = v.peers.values().filter(|p| p.addrs() > 0).count();
     let with_keys = v

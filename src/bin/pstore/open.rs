@@ -172,16 +172,16 @@ pub fn open_location(location: &Location, create: bool) -> Result<Box<dyn Datast
             },
         )?)),
         #[cfg(feature = "postgres")]
-        Location::Postgres(url, table) => Ok(Box::new(
-            pstoreds::datastore::PostgresDatastore::open(
+        Location::Postgres(url, table) => {
+            Ok(Box::new(pstoreds::datastore::PostgresDatastore::open(
                 url,
                 pstoreds::datastore::PostgresOptions {
                     table: table.clone(),
                     create_table: create,
                     ..Default::default()
                 },
-            )?,
-        )),
+            )?))
+        }
         #[allow(unreachable_patterns)]
         other => Err(format!(
             "{other} needs a backend this pstore was built without (features `sqlite`, \
