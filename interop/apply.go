@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	leveldb "github.com/ipfs/go-ds-leveldb"
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -88,7 +88,7 @@ func apply(dir, script string, lookahead time.Duration) error {
 	return store.Close()
 }
 
-func reopen(store *leveldb.Datastore, clock *mockClock) (peerstore.Peerstore, error) {
+func reopen(store ds.Batching, clock *mockClock) (peerstore.Peerstore, error) {
 	return newPeerstore(store, clock)
 }
 

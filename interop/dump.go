@@ -18,9 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoreds/pb"
 	"github.com/multiformats/go-base32"
 	ma "github.com/multiformats/go-multiaddr"
-	goleveldb "github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/opt"
-	"github.com/syndtr/goleveldb/leveldb/util"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -33,11 +30,10 @@ type obj = map[string]interface{}
 
 // dump prints the canonical dump of docs/dump-and-ops.md: what is stored, read with goleveldb directly.
 func dump(dir string, out io.Writer) error {
-	db, err := goleveldb.OpenFile(dir, &opt.Options{ErrorIfMissing: true, Strict: opt.StrictAll})
+	all, err := entries(dir)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
 	peers := map[string]obj{}
 	var gcLines, otherLines []obj
 	peerOf := func(b32 string) obj {
@@ -53,9 +49,8 @@ func dump(dir string, out io.Writer) error {
 		}
 		return p
 	}
-	it := db.NewIterator(util.BytesPrefix([]byte("/peers/")), nil)
-	for it.Next() {
-		key, value := string(it.Key()), append([]byte(nil), it.Value()...)
+	for _, kv := range all {
+		key, value := string(kv[0]), kv[1]
 		segs := strings.Split(strings.TrimPrefix(key, "/peers/"), "/")
 		isB32 := func(s string) bool { _, err := base32.RawStdEncoding.DecodeString(s); return err == nil && s != "" }
 		other := func() {
@@ -129,10 +124,6 @@ func dump(dir string, out io.Writer) error {
 		default:
 			other()
 		}
-	}
-	it.Release()
-	if err := it.Error(); err != nil {
-		return err
 	}
 	keys := make([]string, 0, len(peers))
 	for k := range peers {

@@ -7,37 +7,36 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
-	leveldb "github.com/ipfs/go-ds-leveldb"
 )
 
 // gcWatch passes everything through to the datastore and tells when go-libp2p's GC has finished
 // one purge: the purge queries its prefix (/peers/gc/addrs with lookahead, /peers/addrs without)
 // and then commits one batch, whatever it found.
 type gcWatch struct {
-	*leveldb.Datastore
+	ds.Batching
 	purgePrefix string
 	started     atomic.Bool
 	once        sync.Once
 	purged      chan struct{}
 }
 
-func newGCWatch(store *leveldb.Datastore, lookahead bool) *gcWatch {
+func newGCWatch(store ds.Batching, lookahead bool) *gcWatch {
 	prefix := "/peers/addrs"
 	if lookahead {
 		prefix = "/peers/gc/addrs"
 	}
-	return &gcWatch{Datastore: store, purgePrefix: prefix, purged: make(chan struct{})}
+	return &gcWatch{Batching: store, purgePrefix: prefix, purged: make(chan struct{})}
 }
 
 func (w *gcWatch) Query(ctx context.Context, q query.Query) (query.Results, error) {
 	if q.Prefix == w.purgePrefix {
 		w.started.Store(true)
 	}
-	return w.Datastore.Query(ctx, q)
+	return w.Batching.Query(ctx, q)
 }
 
 func (w *gcWatch) Batch(ctx context.Context) (ds.Batch, error) {
-	b, err := w.Datastore.Batch(ctx)
+	b, err := w.Batching.Batch(ctx)
 	if err != nil {
 		return nil, err
 	}

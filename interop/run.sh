@@ -4,6 +4,10 @@
 #   PSTORE_SKIP_GO=1  skip (with a message) when Go is not installed; otherwise that fails.
 #   PSTORE_SEEDS   differential replay: how many seeded random scripts (default 200)
 #   PSTORE_OPS     ops per script (default 300)
+#   PSTORE_TEST_POSTGRES  a PostgreSQL URL: the go-ds-sql checks run over it as well as SQLite
+#                  (.ci/test starts a throwaway server); without it they fail, unless
+#                  PSTORE_SKIP_POSTGRES=1 says to run them over SQLite only
+#   PSTORE_SQL_SEEDS  differential replay over each SQL store: how many scripts (default 12)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -101,6 +105,7 @@ fi
 "$interop" gen 9002 300 >"$work/mixed-b.ops"
 "$interop" write "$work/mixed-ref" sample
 cp -r "$work/mixed-ref" "$work/mixed"
+cp -r "$work/mixed-ref" "$work/mixed-start"
 "$interop" apply "$work/mixed-ref" "$work/mixed-a.ops" >"$work/mixed-ref-a.err"
 "$interop" apply "$work/mixed-ref" "$work/mixed-b.ops" >/dev/null
 "$pstore" apply "$work/mixed" "$work/mixed-a.ops" >"$work/mixed-a.err" || [ $? = 1 ]
@@ -147,6 +152,87 @@ for seed in $(seq 1 "$seeds"); do
   fi
 done
 echo "ok   differential replay: $seeds seeds x $ops ops, $replay_fail differing"
+
+# go-ds-sql (github.com/ipfs/go-ds-sql v0.3.0): go-libp2p's pstoreds over SQLite (modernc.org/sqlite)
+# and PostgreSQL (lib/pq), both directions; Go and Rust taking turns on one store; the
+# differential replay. A store is `sqlite:FILE` or the server's URL; tables are per check.
+sql_bases=("sqlite:$work/SQL.db")
+if [ -n "${PSTORE_TEST_POSTGRES:-}" ]; then
+  sql_bases+=("$PSTORE_TEST_POSTGRES")
+elif [ "${PSTORE_SKIP_POSTGRES:-}" = "1" ]; then
+  echo "skip go-ds-sql over PostgreSQL: PSTORE_SKIP_POSTGRES=1"
+else
+  echo "FAIL go-ds-sql over PostgreSQL: no server (run the tests with .ci/test, or set PSTORE_TEST_POSTGRES)"
+  fail=1
+fi
+pg_tables=()
+n=0
+sql_store() { # base, name: sets st and t to a store of its own (a new file, or a new table)
+  n=$((n + 1))
+  t="interop_$$_$n"
+  case "$1" in
+    sqlite:*) st="${1/SQL.db/$2.db}" ;;
+    *) pg_tables+=("$t"); st="$1" ;;
+  esac
+}
+sql_seeds="${PSTORE_SQL_SEEDS:-12}"
+for base in "${sql_bases[@]}"; do
+  case "$base" in sqlite:*) kind=SQLite ;; *) kind=PostgreSQL ;; esac
+  for scenario in sample gc bulk; do
+    sql_store "$base" "$scenario"
+    INTEROP_TABLE="$t" "$interop" write "$st" "$scenario"
+    INTEROP_TABLE="$t" "$interop" dump "$st" >"$work/sql.go.jsonl"
+    "$pstore" --table "$t" dump "$st" >"$work/sql.rs.jsonl"
+    check "$kind $scenario: Rust dump of a store go-libp2p wrote through go-ds-sql" "$work/sql.go.jsonl" "$work/sql.rs.jsonl"
+    if [ "$scenario" != sample ]; then # sample makes fresh keys each time
+      check "$kind $scenario: the same as over LevelDB" "$work/$scenario.go.jsonl" "$work/sql.go.jsonl"
+    fi
+    first="$st"; t1="$t"
+    sql_store "$base" "$scenario-rs"; st2="$st"; t2="$t"; st="$first"; t="$t1"
+    "$pstore" --table "$t2" migrate "$work/$scenario" "$st2" --to-table "$t2" 2>/dev/null
+    INTEROP_TABLE="$t2" "$interop" dump "$st2" >"$work/sql.migrated.jsonl"
+    check "$kind $scenario: Go dump of a store Rust wrote" "$work/$scenario.go.jsonl" "$work/sql.migrated.jsonl"
+  done
+  # One store, Go and Rust taking turns (as two nodes sharing it would): the mixed start
+  # state, Rust mutates, Go mutates; both read what the all-Go reference on LevelDB holds.
+  sql_store "$base" mixed
+  "$pstore" --table "$t" migrate "$work/mixed-start" "$st" --to-table "$t" 2>/dev/null
+  "$pstore" --table "$t" apply "$st" "$work/mixed-a.ops" >"$work/sql-mixed-a.err" || [ $? = 1 ]
+  INTEROP_TABLE="$t" "$interop" apply "$st" "$work/mixed-b.ops" >/dev/null
+  "$pstore" --table "$t" dump "$st" >"$work/sql-mixed.rs.jsonl"
+  INTEROP_TABLE="$t" "$interop" dump "$st" >"$work/sql-mixed.go.jsonl"
+  check "$kind mixed: Rust mutates, Go mutates; Rust reads" "$work/mixed-ref.jsonl" "$work/sql-mixed.rs.jsonl"
+  check "$kind mixed: ... and Go reads" "$work/mixed-ref.jsonl" "$work/sql-mixed.go.jsonl"
+  if ! "$interop" compare-errors "$work/mixed-ref-a.err" "$work/sql-mixed-a.err"; then fail=1; fi
+  sql_replay_fail=0
+  for seed in $(seq 1 "$sql_seeds"); do
+    lookahead=0s
+    if [ $((seed % 2)) = 1 ]; then lookahead=20s; fi
+    "$interop" gen "$seed" "$ops" >"$work/sql.ops"
+    sql_store "$base" "replay-go-$seed"; go_st="$st"; go_t="$t"
+    sql_store "$base" "replay-rs-$seed"; rs_st="$st"; rs_t="$t"
+    INTEROP_TABLE="$go_t" "$interop" apply "$go_st" "$work/sql.ops" --gc-lookahead "$lookahead" >"$work/sql.go.err"
+    "$pstore" --table "$rs_t" apply "$rs_st" "$work/sql.ops" --gc-lookahead "$lookahead" >"$work/sql.rs.err" || [ $? = 1 ]
+    INTEROP_TABLE="$go_t" "$interop" dump "$go_st" >"$work/sql.go.jsonl"
+    INTEROP_TABLE="$rs_t" "$interop" dump "$rs_st" >"$work/sql.rs-by-go.jsonl"
+    "$pstore" --table "$go_t" dump "$go_st" >"$work/sql.go-by-rs.jsonl"
+    ok=1
+    for other in rs-by-go go-by-rs; do
+      if ! "$interop" compare "$work/sql.go.jsonl" "$work/sql.$other.jsonl" >"$work/cmp" 2>&1; then
+        ok=0; echo "FAIL $kind replay seed $seed (gc lookahead $lookahead), $other:"; cat "$work/cmp"
+      fi
+    done
+    if ! "$interop" compare-errors "$work/sql.go.err" "$work/sql.rs.err" >"$work/cmp" 2>&1; then
+      ok=0; echo "FAIL $kind replay seed $seed: per-op errors differ"; cat "$work/cmp"
+    fi
+    if [ "$ok" = 0 ]; then sql_replay_fail=$((sql_replay_fail + 1)); fail=1; fi
+  done
+  echo "ok   $kind differential replay: $sql_seeds seeds x $ops ops, $sql_replay_fail differing"
+done
+if [ "${#pg_tables[@]}" -gt 0 ] && command -v psql >/dev/null 2>&1; then
+  for t in "${pg_tables[@]}"; do echo "DROP TABLE IF EXISTS $t;"; done \
+    | psql -q "$PSTORE_TEST_POSTGRES" >/dev/null 2>&1 || true
+fi
 
 if [ "$fail" != 0 ]; then
   echo "interop: differences found" >&2

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/elliptic"
 	"fmt"
+	ds "github.com/ipfs/go-datastore"
 	"math/rand"
 	"sort"
 	"strings"
 	"time"
 
-	leveldb "github.com/ipfs/go-ds-leveldb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -206,7 +206,7 @@ func writeBulk(dir string, rng *rand.Rand) error {
 // runGC runs go-libp2p's own GC once at the clock's time: a peerstore opened with a tiny purge
 // interval and an initial delay that fires at once (mock clock) populates the lookahead window
 // (if lookahead > 0) and then purges; gcWatch tells when the purge's query has been drained.
-func runGC(store *leveldb.Datastore, clock *mockClock, lookahead time.Duration) error {
+func runGC(store ds.Batching, clock *mockClock, lookahead time.Duration) error {
 	watch := newGCWatch(store, lookahead > 0)
 	opts := pstoreds.DefaultOpts()
 	opts.Clock = clock

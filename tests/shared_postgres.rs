@@ -73,3 +73,41 @@ fn a_store_sees_what_another_wrote_without_delay() {
     a.clear_addrs(p).unwrap();
     assert!(b.addrs(p).unwrap().is_empty());
 }
+
+/// Every connection of ours killed by the server (as a restart does) between operations and in
+/// the middle of a stream of writes: the operations are retried on new connections, and every
+/// acknowledged write is there.
+#[test]
+fn connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_lost() {
+    use pstoreds::datastore::{Datastore, Key};
+    let Some(table) = PgTable::new() else { return };
+    let ds = Arc::new(table.open());
+    let kill = || {
+        let mut c = postgres::Client::connect(&table.url, postgres::NoTls).unwrap();
+        c.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'pstoreds' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .len()
+    };
+    ds.put(&Key::new("/before"), b"1").unwrap();
+    assert!(kill() >= 1, "our connection was found and killed");
+    assert_eq!(ds.get(&Key::new("/before")).unwrap().as_deref(), Some(&b"1"[..]));
+    let writer = {
+        let ds = ds.clone();
+        std::thread::spawn(move || {
+            for i in 0..300 {
+                ds.put(&Key::new(&format!("/w/{i:03}")), b"x").unwrap();
+            }
+        })
+    };
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(20));
+        kill();
+    }
+    writer.join().expect("every write succeeded despite the killed connections");
+    let keys = ds.query(&pstoreds::datastore::Query::keys(Key::new("/w"))).unwrap();
+    assert_eq!(keys.len(), 300);
+}
