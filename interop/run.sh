@@ -118,6 +118,22 @@ strict "mixed: after Rust compacted" "$work/mixed"
 check "mixed: Go writes, Rust mutates, Go mutates, Rust reads" "$work/mixed-ref.jsonl" "$work/mixed.jsonl"
 if ! "$interop" compare-errors "$work/mixed-ref-a.err" "$work/mixed-a.err"; then fail=1; fi
 
+# replay_verdict LABEL DIR: Go's dump of its own database (DIR/go.jsonl) against Go's dump of
+# Rust's (rs-by-go) and Rust's dump of Go's (go-by-rs), and the per-op errors (go.err, rs.err);
+# prints each difference, fails if there is one.
+replay_verdict() {
+  local verdict=0 other
+  for other in rs-by-go go-by-rs; do
+    if ! "$interop" compare "$2/go.jsonl" "$2/$other.jsonl" >"$2/cmp" 2>&1; then
+      verdict=1; echo "FAIL $1, $other:"; cat "$2/cmp"
+    fi
+  done
+  if ! "$interop" compare-errors "$2/go.err" "$2/rs.err" >"$2/cmp" 2>&1; then
+    verdict=1; echo "FAIL $1: per-op errors differ"; cat "$2/cmp"
+  fi
+  return "$verdict"
+}
+
 # Differential replay: the same seeded random script applied by Go to one database and by Rust
 # to another, in both GC modes. Each side's database is read by both programs.
 seeds="${PSTORE_SEEDS:-200}"
@@ -138,14 +154,7 @@ for seed in $(seq 1 "$seeds"); do
   "$interop" dump "$s/rs" >"$s/rs-by-go.jsonl"
   "$pstore" dump "$s/go" >"$s/go-by-rs.jsonl"
   ok=1
-  for other in rs-by-go go-by-rs; do
-    if ! "$interop" compare "$s/go.jsonl" "$s/$other.jsonl" >"$s/cmp" 2>&1; then
-      ok=0; echo "FAIL replay seed $seed (ops $ops, gc lookahead $lookahead), $other:"; cat "$s/cmp"
-    fi
-  done
-  if ! "$interop" compare-errors "$s/go.err" "$s/rs.err" >"$s/cmp" 2>&1; then
-    ok=0; echo "FAIL replay seed $seed: per-op errors differ"; cat "$s/cmp"
-  fi
+  replay_verdict "replay seed $seed (ops $ops, gc lookahead $lookahead)" "$s" || ok=0
   if [ "$ok" = 0 ]; then
     replay_fail=$((replay_fail + 1)); fail=1
     echo "  reproduce: go run ./interop gen $seed $ops > ops.jsonl; then apply it with both programs"
@@ -211,21 +220,16 @@ for base in "${sql_bases[@]}"; do
     "$interop" gen "$seed" "$ops" >"$work/sql.ops"
     sql_store "$base" "replay-go-$seed"; go_st="$st"; go_t="$t"
     sql_store "$base" "replay-rs-$seed"; rs_st="$st"; rs_t="$t"
-    INTEROP_TABLE="$go_t" "$interop" apply "$go_st" "$work/sql.ops" --gc-lookahead "$lookahead" >"$work/sql.go.err"
-    "$pstore" --table "$rs_t" apply "$rs_st" "$work/sql.ops" --gc-lookahead "$lookahead" >"$work/sql.rs.err" || [ $? = 1 ]
-    INTEROP_TABLE="$go_t" "$interop" dump "$go_st" >"$work/sql.go.jsonl"
-    INTEROP_TABLE="$rs_t" "$interop" dump "$rs_st" >"$work/sql.rs-by-go.jsonl"
-    "$pstore" --table "$go_t" dump "$go_st" >"$work/sql.go-by-rs.jsonl"
-    ok=1
-    for other in rs-by-go go-by-rs; do
-      if ! "$interop" compare "$work/sql.go.jsonl" "$work/sql.$other.jsonl" >"$work/cmp" 2>&1; then
-        ok=0; echo "FAIL $kind replay seed $seed (gc lookahead $lookahead), $other:"; cat "$work/cmp"
-      fi
-    done
-    if ! "$interop" compare-errors "$work/sql.go.err" "$work/sql.rs.err" >"$work/cmp" 2>&1; then
-      ok=0; echo "FAIL $kind replay seed $seed: per-op errors differ"; cat "$work/cmp"
+    r="$work/sql-replay"
+    mkdir -p "$r"
+    INTEROP_TABLE="$go_t" "$interop" apply "$go_st" "$work/sql.ops" --gc-lookahead "$lookahead" >"$r/go.err"
+    "$pstore" --table "$rs_t" apply "$rs_st" "$work/sql.ops" --gc-lookahead "$lookahead" >"$r/rs.err" || [ $? = 1 ]
+    INTEROP_TABLE="$go_t" "$interop" dump "$go_st" >"$r/go.jsonl"
+    INTEROP_TABLE="$rs_t" "$interop" dump "$rs_st" >"$r/rs-by-go.jsonl"
+    "$pstore" --table "$go_t" dump "$go_st" >"$r/go-by-rs.jsonl"
+    if ! replay_verdict "$kind replay seed $seed (gc lookahead $lookahead)" "$r"; then
+      sql_replay_fail=$((sql_replay_fail + 1)); fail=1
     fi
-    if [ "$ok" = 0 ]; then sql_replay_fail=$((sql_replay_fail + 1)); fail=1; fi
   done
   echo "ok   $kind differential replay: $sql_seeds seeds x $ops ops, $sql_replay_fail differing"
 done
