@@ -94,7 +94,10 @@ fn connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_los
     };
     ds.put(&Key::new("/before"), b"1").unwrap();
     assert!(kill() >= 1, "our connection was found and killed");
-    assert_eq!(ds.get(&Key::new("/before")).unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        ds.get(&Key::new("/before")).unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
     let writer = {
         let ds = ds.clone();
         std::thread::spawn(move || {
@@ -107,7 +110,11 @@ fn connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_los
         std::thread::sleep(Duration::from_millis(20));
         kill();
     }
-    writer.join().expect("every write succeeded despite the killed connections");
-    let keys = ds.query(&pstoreds::datastore::Query::keys(Key::new("/w"))).unwrap();
+    writer
+        .join()
+        .expect("every write succeeded despite the killed connections");
+    let keys = ds
+        .query(&pstoreds::datastore::Query::keys(Key::new("/w")))
+        .unwrap();
     assert_eq!(keys.len(), 300);
 }
