@@ -2,8 +2,9 @@
 #   pg_start: installs Debian's `postgresql` package if no server binaries are found, runs
 #             initdb into a new temporary directory as an unprivileged user (`postgres` when we
 #             are root), starts the server on 127.0.0.1 only, on a free port, with password
-#             authentication, and exports PSTORE_TEST_POSTGRES (its URL) and
-#             PSTORE_TEST_POSTGRES_DIR (its data directory).
+#             authentication and TLS (a certificate made for 127.0.0.1, when openssl is
+#             there), and exports PSTORE_TEST_POSTGRES (its URL), PSTORE_TEST_POSTGRES_DIR (its
+#             directory) and PSTORE_TEST_POSTGRES_CA (the certificate, to verify the server).
 #   pg_stop:  stops it and removes the directory.
 
 pg_bindir() {
@@ -50,9 +51,18 @@ pg_start() {
     --pwfile="$PG_DIR/pw" --encoding=UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 || {
     cat "$PG_DIR/initdb.log" >&2; return 1; }
   rm -f "$PG_DIR/pw"
+  local tls=""
+  if command -v openssl >/dev/null 2>&1 && openssl req -new -x509 -days 2 -nodes -subj /CN=127.0.0.1 \
+      -addext "subjectAltName=IP:127.0.0.1" -keyout "$PG_DIR/server.key" -out "$PG_DIR/server.crt" \
+      >/dev/null 2>&1; then
+    chmod 600 "$PG_DIR/server.key"
+    [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR/server.key" "$PG_DIR/server.crt"
+    tls="-c ssl=on -c ssl_cert_file=$PG_DIR/server.crt -c ssl_key_file=$PG_DIR/server.key"
+    export PSTORE_TEST_POSTGRES_CA="$PG_DIR/server.crt"
+  fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   pg_as_owner "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=200 -c fsync=on" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=200 $tls" \
     start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
   PG_BIN=$bin
   export PSTORE_TEST_POSTGRES="postgres://postgres:$pw@127.0.0.1:$port/postgres?sslmode=disable"

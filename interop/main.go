@@ -7,6 +7,10 @@
 //	interop compare A B          compare two canonical dumps, print the first difference
 //	interop apply DIR OPS [--gc-lookahead DURATION]  replay an op script through go-libp2p
 //	interop gen SEED N           a seeded random op script of N ops (differential replay)
+//	interop throughput STORE THREADS SECONDS  writes/s and reads/s (benches/compare_sql.sh)
+//
+// A store is a LevelDB directory, sqlite:FILE or a PostgreSQL URL (table: $INTEROP_TABLE,
+// default blocks).
 //
 // Nothing here re-implements go-libp2p: every write goes through pstoreds' public API.
 package main
@@ -47,6 +51,14 @@ func main() {
 		if _, err = fmt.Sscan(args[0], &seed); err == nil {
 			if _, err = fmt.Sscan(args[1], &n); err == nil {
 				err = gen(seed, int(n), os.Stdout)
+			}
+		}
+	case cmd == "throughput" && len(args) == 3:
+		var threads int
+		var seconds float64
+		if _, err = fmt.Sscan(args[1], &threads); err == nil {
+			if _, err = fmt.Sscan(args[2], &seconds); err == nil {
+				err = throughput(args[0], threads, seconds)
 			}
 		}
 	default:

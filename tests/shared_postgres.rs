@@ -118,3 +118,73 @@ fn connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_los
         .unwrap();
     assert_eq!(keys.len(), 300);
 }
+
+/// `sslmode=require`: the connection is encrypted (the server says so); with the server's
+/// certificate as root, it is verified too; a certificate that does not match is refused with
+/// one clear error. Needs the TLS-enabled server `.ci/test` starts (PSTORE_TEST_POSTGRES_CA).
+#[test]
+fn tls_when_the_url_asks_for_it_verified_against_a_given_root() {
+    use pstoreds::datastore::{Datastore, Key, PostgresDatastore, PostgresOptions};
+    let Some(table) = PgTable::new() else { return };
+    let Ok(ca) = std::env::var("PSTORE_TEST_POSTGRES_CA") else {
+        assert!(
+            std::env::var("PSTORE_SKIP_POSTGRES_TLS").as_deref() == Ok("1"),
+            "the test server has no TLS (PSTORE_TEST_POSTGRES_CA unset): run `bash .ci/test`, \
+             or set PSTORE_SKIP_POSTGRES_TLS=1"
+        );
+        return;
+    };
+    let url = table.url.replace("sslmode=disable", "sslmode=require");
+    assert!(url.contains("sslmode=require"), "{url}");
+    let open = |root: Option<std::path::PathBuf>| {
+        PostgresDatastore::open(
+            &url,
+            PostgresOptions {
+                table: table.name.clone(),
+                tls_root_certificate: root,
+                ..Default::default()
+            },
+        )
+    };
+    let encrypted = |ds: &PostgresDatastore| {
+        ds.put(&Key::new("/tls"), b"1").unwrap();
+        let mut c = postgres::Client::connect(&table.url, postgres::NoTls).unwrap();
+        c.query_one(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+             WHERE a.application_name = 'pstoreds'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, Option<bool>>(0)
+    };
+    let ds = open(None).unwrap();
+    assert_eq!(encrypted(&ds), Some(true));
+    ds.close().unwrap();
+    let ds = open(Some(ca.into())).unwrap();
+    assert_eq!(encrypted(&ds), Some(true));
+    ds.close().unwrap();
+    // A root that did not sign the server's certificate: refused, in one line.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "1",
+            "-nodes",
+            "-subj",
+            "/CN=other",
+        ])
+        .arg("-keyout")
+        .arg(dir.path().join("other.key"))
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let err = open(Some(other)).unwrap_err().to_string();
+    assert!(err.contains("certificate"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}
