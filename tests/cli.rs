@@ -885,6 +885,77 @@ mod postgres {
         sql(&url, &format!("DROP TABLE {t1}; DROP TABLE {t2}"));
     }
 
+    /// Two `pstore apply` processes at once on one table, each adding 150 addresses and
+    /// protocols of its own to the same three peers: every one of the 300 is there.
+    #[test]
+    fn two_processes_hammering_the_same_peers_lose_no_update() {
+        let Some(url) = url() else { return };
+        let t = table("hammer");
+        let peers = [
+            "12D3KooWLnZUpcaBwbz9uD1XsyyHnbXUrJRmxnsMiRnuCmvPix67",
+            "12D3KooWJu9uvzBJ8ZdC749JNoTZWbLMSgaugF92HKhyWr7qwgDu",
+            "12D3KooWM4yJB31d4hF2F9Vdwuj9WFo1qonoySyw4bVAQ9a9d21o",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let scripts: Vec<_> = (0..2)
+            .map(|w| {
+                let script = dir.path().join(format!("{w}.jsonl"));
+                let ops: String = (0..150)
+                    .map(|i| {
+                        let peer = peers[i % 3];
+                        format!(
+                            "{{\"op\":\"add_addrs\",\"peer\":\"{peer}\",\
+                             \"addrs\":[\"/ip4/10.{w}.0.{i}/tcp/1\"],\"ttl\":3600000000000}}\n\
+                             {{\"op\":\"add_protocols\",\"peer\":\"{peer}\",\
+                             \"protocols\":[\"/p/{w}/{i}\"]}}\n"
+                        )
+                    })
+                    .collect();
+                std::fs::write(&script, ops).unwrap();
+                script
+            })
+            .collect();
+        // The table first, so that neither process races to create it.
+        let ok = pstore(&["--table", &t, "stats", &url]);
+        assert_eq!(ok.status.code(), Some(2), "no table yet");
+        sql(
+            &url,
+            &format!("CREATE TABLE {t} (key TEXT NOT NULL UNIQUE, data BYTEA)"),
+        );
+        let children: Vec<_> = scripts
+            .iter()
+            .map(|s| {
+                Command::new(env!("CARGO_BIN_EXE_pstore"))
+                    .args(["--table", &t, "apply", &url, s.to_str().unwrap()])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let dump = json_lines(&pstore(&["--table", &t, "dump", &url]));
+        assert_eq!(dump.len(), 3);
+        for line in &dump {
+            assert_eq!(line["addrs"].as_array().unwrap().len(), 100, "{line}");
+            assert_eq!(line["protocols"].as_array().unwrap().len(), 100, "{line}");
+        }
+        // And the other commands on the table.
+        let out = pstore(&["--table", &t, "peers", &url]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+        let out = pstore(&["--table", &t, "show", &url, peers[0]]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("addresses  100"));
+        sql(&url, &format!("DROP TABLE {t}"));
+    }
+
     #[test]
     fn a_table_with_other_columns_is_named_and_left_alone() {
         let Some(url) = url() else { return };
@@ -947,4 +1018,39 @@ mod postgres {
         assert!(err.contains("Connection refused") && err.contains(&format!(":{port}/db")));
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
+}
+
+/// `--snapshot` of a SQLite file a running node holds open: what is still in its write-ahead
+/// log is in the copy too (SQLite makes the copy), and the node's file is left alone.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_snapshot_of_a_sqlite_file_in_use_includes_its_write_ahead_log() {
+    use pstoreds::datastore::{Datastore, SqliteDatastore};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("node.db");
+    let dump_file = dir.path().join("dump.jsonl");
+    std::fs::write(
+        &dump_file,
+        pstore(&["dump", "--snapshot", &sample()]).stdout,
+    )
+    .unwrap();
+    let reader = std::io::BufReader::new(std::fs::File::open(&dump_file).unwrap());
+    let loaded = pstoreds::dump::load_dump(reader).unwrap();
+    let node = SqliteDatastore::open(&file, Default::default()).unwrap();
+    node.write(loaded.batch).unwrap();
+    let wal = dir.path().join("node.db-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the writes are in the WAL"
+    );
+    let out = pstore(&["inspect", "--snapshot", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("peers      5"));
+    node.put(&pstoreds::datastore::Key::new("/still/writing"), b"1")
+        .unwrap();
+    node.close().unwrap();
 }

@@ -120,10 +120,15 @@ pub fn readable_location(source: &Source) -> Result<(Location, Option<tempfile::
     };
     let dir = tempfile::tempdir()?;
     let to = dir.path().join("db");
-    copy_database(from, &to)?;
     let copy = match location {
-        Location::Sqlite(_, table) => Location::Sqlite(to, table),
-        _ => Location::LevelDb(to),
+        Location::Sqlite(from, table) => {
+            sqlite_snapshot(&from, &to)?;
+            Location::Sqlite(to, table)
+        }
+        _ => {
+            copy_database(from, &to)?;
+            Location::LevelDb(to)
+        }
     };
     Ok((copy, Some(dir)))
 }
@@ -208,6 +213,32 @@ fn open_leveldb(path: &Path, create: bool) -> Result<Box<dyn Datastore>> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A consistent copy of a SQLite file, including what is still in its write-ahead log
+/// (copying the file alone would miss it), made by SQLite while other processes may write.
+#[cfg(feature = "sqlite")]
+fn sqlite_snapshot(from: &Path, to: &Path) -> Result<()> {
+    if !from.is_file() {
+        return Err(format!("no database at {}", from.display()).into());
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        from,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("{}: {e}", from.display()))?;
+    conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])
+        .map_err(|e| format!("copying {}: {e}", from.display()))?;
+    Ok(())
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_snapshot(from: &Path, _to: &Path) -> Result<()> {
+    Err(format!(
+        "{} is a SQLite database, and this pstore was built without the `sqlite` feature",
+        from.display()
+    )
+    .into())
 }
 
 /// Copies a database (a directory of LevelDB files, or one SQLite file), without its LOCK.
