@@ -136,12 +136,27 @@ impl Options {
         Peerstore::from_parts(Arc::new(ds), self)
     }
 
-    /// Opens (or creates) a peerstore in a SQLite file.
+    /// Opens (or creates) a peerstore in a SQLite file (go-ds-sql's layout, table `blocks`).
     #[cfg(feature = "sqlite")]
     pub fn open_sqlite(self, path: impl AsRef<Path>) -> Result<Peerstore> {
         let ds = crate::datastore::SqliteDatastore::open(
             path,
             crate::datastore::SqliteOptions {
+                sync: self.sync,
+                ..Default::default()
+            },
+        )?;
+        Peerstore::from_parts(Arc::new(ds), self)
+    }
+
+    /// Opens a peerstore in a PostgreSQL table (go-ds-sql's layout, table `blocks`, created if
+    /// missing), shared with other processes: see [`crate::datastore::PostgresDatastore`] for
+    /// the URL and the other options (pool, timeouts, TLS, another table).
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(self, url: &str) -> Result<Peerstore> {
+        let ds = crate::datastore::PostgresDatastore::open(
+            url,
+            crate::datastore::PostgresOptions {
                 sync: self.sync,
                 ..Default::default()
             },
