@@ -22,7 +22,7 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, Swarm, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, noise, tcp, yamux};
-use pstoreds::libp2p_store::{PeerInfo, PersistentStore};
+use pstoreds::libp2p_store::{PersistentStore, libp2p_peer_store};
 use pstoreds::peerstore::{Options, Peerstore};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -112,27 +112,14 @@ pub async fn dial_with(
     }
     loop {
         match swarm.select_next_some().await {
-            SwarmEvent::Behaviour(NodeEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) => {
-                let store = swarm.behaviour_mut().peers.store_mut();
-                store.record_peer_info(
-                    peer_id,
-                    PeerInfo {
-                        public_key: Some(info.public_key),
-                        protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
-                        agent_version: Some(info.agent_version),
-                        protocol_version: Some(info.protocol_version),
-                        listen_addrs: info.listen_addrs,
-                        signed_peer_record: info
-                            .signed_peer_record
-                            .map(|e| e.into_protobuf_encoding()),
-                    },
-                );
-                store.flush();
-                return Ok(peer_id);
+            SwarmEvent::Behaviour(NodeEvent::Identify(event)) => {
+                // The one line that stores what identify learned (key, protocols, versions,
+                // listen addresses, signed record), as go-libp2p's identify does.
+                swarm.behaviour_mut().peers.store_mut().on_identify(&event);
+                if let identify::Event::Received { peer_id, .. } = event {
+                    swarm.behaviour().peers.store().flush();
+                    return Ok(peer_id);
+                }
             }
             SwarmEvent::OutgoingConnectionError { error, .. } => return Err(error.into()),
             _ => {}

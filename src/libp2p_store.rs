@@ -1,26 +1,40 @@
 //! The peerstore as a [`libp2p_peer_store::Store`], so that a rust-libp2p `Swarm` keeps what it
 //! learns about peers across restarts (feature `libp2p`).
 //!
-//! Addresses are served from memory (loaded when the store is made, kept current as the Swarm
-//! learns); every write goes to a writer thread, so disk I/O never stalls the Swarm's poll loop.
-//! TTLs follow go-libp2p: an address dialled on a live connection is kept with the connected
-//! TTL; addresses other behaviours report get the address TTL. When the last connection to a
-//! peer closes (or the node shuts down), its addresses are kept for [`StoreOptions::retention`]:
-//! 7 days by default, so that a node restarted the next day finds its peers again; go-libp2p
-//! keeps them 15 minutes ([`Ttl::RECENTLY_CONNECTED`], one setting away). What is stored is an
-//! ordinary TTL: a Go node reading the database sees nothing unusual.
+//! - **Memory and disk agree.** The Swarm is answered from memory: a bounded view of the disk,
+//!   like rust-libp2p's `MemoryStore` (at most [`StoreOptions::max_peers`] peers, the least
+//!   recently updated dropped first, and [`StoreOptions::max_addrs_per_peer`] addresses each,
+//!   the latest-expiring kept). Every address in memory carries the expiry it has on disk and is
+//!   not offered once expired; an address whose dial failed is removed from both.
+//! - **Nothing the Swarm polls waits for the disk.** Writes go to a writer thread, in order;
+//!   [`PersistentStore::flush`] waits for them, and dropping the store writes what is queued.
+//! - **TTLs follow go-libp2p.** An address dialled on a live connection has the connected TTL;
+//!   addresses other behaviours report get the address TTL. When the last connection to a peer
+//!   closes (or the node shuts down), its addresses are kept for [`StoreOptions::retention`]:
+//!   7 days by default, so that a node restarted the next day finds its peers again;
+//!   go-libp2p keeps them 15 minutes ([`Ttl::RECENTLY_CONNECTED`], one setting away). What is
+//!   stored is an ordinary TTL: a Go node reading the database sees nothing unusual.
+//! - **Identify, without glue**: pass identify's events to [`PersistentStore::on_identify`]
+//!   (one line in the Swarm loop); the key, protocols, agent and protocol versions, listen
+//!   addresses and signed peer record are stored as go-libp2p's identify stores them.
+//! - **Warm Kademlia**: [`PersistentStore::best_addresses`] lists the known addresses, best first,
+//!   for `kad::Behaviour::add_address`.
 //!
 //! ```no_run
-//! use libp2p_peer_store::Behaviour;
-//! use pstoreds::libp2p_store::PersistentStore;
+//! use pstoreds::libp2p_store::{PersistentStore, libp2p_peer_store::Behaviour};
 //! use pstoreds::peerstore::Options;
 //!
 //! let store = PersistentStore::new(Options::new().open_leveldb("peerstore")?)?;
 //! let behaviour = Behaviour::new(store); // put it in your NetworkBehaviour
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The [`Peerstore`] underneath is a blocking API (each write may wait for an fsync). From async
+//! code, call it through `tokio::task::spawn_blocking` (it is cheap to clone), or through this
+//! store, whose writes are queued; [`PersistentStore::flush`] blocks, so call it at shutdown or
+//! from a blocking task.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -28,10 +42,14 @@ use std::thread::JoinHandle;
 
 use libp2p_core::ConnectedPoint;
 use libp2p_identity::{PeerId, PublicKey};
-use libp2p_swarm::FromSwarm;
+use libp2p_swarm::{DialError, FromSwarm};
 use multiaddr::Multiaddr;
 
-use crate::peerstore::{Peerstore, Result, Ttl};
+pub use libp2p_identify;
+pub use libp2p_peer_store;
+
+use crate::codec::envelope::SignedPeerRecord;
+use crate::peerstore::{Peerstore, Result, Ttl, expiry};
 
 /// How a [`PersistentStore`] keeps addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +58,15 @@ pub struct StoreOptions {
     /// closes or the node shuts down. Default: [`StoreOptions::DEFAULT_RETENTION`] (7 days).
     /// go-libp2p's behaviour: [`Ttl::RECENTLY_CONNECTED`] (15 minutes).
     pub retention: Ttl,
+    /// Peers whose addresses are kept in memory; beyond it, the least recently updated peer
+    /// leaves memory (not the disk). Default: 1,000, as `MemoryStore`.
+    pub max_peers: usize,
+    /// Addresses kept in memory per peer, the latest-expiring first. Default: 8, as
+    /// `MemoryStore`. (The disk keeps up to the peerstore's `Options::max_addrs_per_peer`.)
+    pub max_addrs_per_peer: usize,
+    /// Remove an address from memory and disk when dialing it failed. Default: true, as
+    /// `MemoryStore`.
+    pub remove_addr_on_dial_error: bool,
 }
 
 impl StoreOptions {
@@ -51,6 +78,9 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             retention: StoreOptions::DEFAULT_RETENTION,
+            max_peers: 1000,
+            max_addrs_per_peer: 8,
+            remove_addr_on_dial_error: true,
         }
     }
 }
@@ -72,6 +102,22 @@ pub struct PeerInfo {
     pub signed_peer_record: Option<Vec<u8>>,
 }
 
+impl From<&libp2p_identify::Info> for PeerInfo {
+    fn from(info: &libp2p_identify::Info) -> PeerInfo {
+        PeerInfo {
+            public_key: Some(info.public_key.clone()),
+            protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
+            agent_version: Some(info.agent_version.clone()),
+            protocol_version: Some(info.protocol_version.clone()),
+            listen_addrs: info.listen_addrs.clone(),
+            signed_peer_record: info
+                .signed_peer_record
+                .clone()
+                .map(|e| e.into_protobuf_encoding()),
+        }
+    }
+}
+
 /// What the store reports to the Swarm: writes that failed (the Swarm goes on).
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -86,6 +132,7 @@ pub enum Event {
 
 enum Write {
     AddAddrs(PeerId, Vec<Multiaddr>, Ttl),
+    RemoveAddrs(PeerId, Vec<Multiaddr>),
     Disconnected(PeerId),
     Info(PeerId, Box<PeerInfo>),
     Flush(Sender<()>),
@@ -97,10 +144,68 @@ struct Shared {
     waker: Option<Waker>,
 }
 
+/// One address in memory, with the expiry (unix seconds) and TTL it has on disk.
+#[derive(Clone, Debug)]
+struct Known {
+    addr: Multiaddr,
+    expiry: i64,
+    ttl: Ttl,
+}
+
+/// The bounded in-memory view of the disk: peers by last update, addresses by expiry.
+#[derive(Default)]
+struct Memory {
+    peers: HashMap<PeerId, (Vec<Known>, u64)>,
+    by_update: BTreeMap<u64, PeerId>,
+    tick: u64,
+}
+
+impl Memory {
+    /// Puts `peer`'s addresses back after a change: expired ones dropped, latest-expiring first,
+    /// capped; the peer marked as just updated; the least recently updated peers beyond the cap
+    /// dropped.
+    fn settle(&mut self, peer: PeerId, mut addrs: Vec<Known>, now: i64, options: &StoreOptions) {
+        best_first(&mut addrs, now, options.max_addrs_per_peer);
+        if let Some((_, tick)) = self.peers.remove(&peer) {
+            self.by_update.remove(&tick);
+        }
+        if addrs.is_empty() {
+            return;
+        }
+        self.tick += 1;
+        self.by_update.insert(self.tick, peer);
+        self.peers.insert(peer, (addrs, self.tick));
+        while self.peers.len() > options.max_peers.max(1) {
+            let Some((_, oldest)) = self.by_update.pop_first() else {
+                break;
+            };
+            self.peers.remove(&oldest);
+        }
+    }
+
+    fn take(&mut self, peer: &PeerId) -> Vec<Known> {
+        match self.peers.remove(peer) {
+            Some((addrs, tick)) => {
+                self.by_update.remove(&tick);
+                addrs
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Drops expired addresses, sorts the rest latest-expiring first and keeps `cap` of them.
+fn best_first(addrs: &mut Vec<Known>, now: i64, cap: usize) {
+    addrs.retain(|k| k.expiry > now);
+    addrs.sort_by_key(|k| std::cmp::Reverse(k.expiry));
+    addrs.truncate(cap);
+}
+
 /// A [`libp2p_peer_store::Store`] backed by a [`Peerstore`] (see the module docs).
 pub struct PersistentStore {
     ps: Peerstore,
-    addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    options: StoreOptions,
+    memory: Memory,
     /// Peers with a live connection: their connected-TTL addresses are downgraded when the last
     /// connection closes, or when the store is dropped with them still connected.
     connected: std::collections::HashSet<PeerId>,
@@ -115,17 +220,48 @@ impl PersistentStore {
         PersistentStore::with_options(ps, StoreOptions::default())
     }
 
-    /// Loads the stored addresses of every peer (those with valid libp2p peer IDs) and starts
-    /// the writer thread.
+    /// Loads the stored addresses (of peers with valid libp2p peer IDs): the
+    /// `options.max_peers` peers whose addresses last longest, `options.max_addrs_per_peer`
+    /// addresses each; then starts the writer thread. Memory stays within those bounds
+    /// whatever the size of the database.
     pub fn with_options(ps: Peerstore, options: StoreOptions) -> Result<PersistentStore> {
-        let mut addrs = HashMap::new();
+        let now = ps.now_nanos().div_euclid(1_000_000_000);
+        // The best max_peers peers, by their longest-lasting address: a min-heap of the kept.
+        let mut best: std::collections::BinaryHeap<std::cmp::Reverse<(i64, PeerId)>> =
+            Default::default();
+        let mut loaded: HashMap<PeerId, Vec<Known>> = HashMap::new();
         for raw in ps.peers_with_addrs()? {
             let Some(peer) = raw.to_peer_id() else {
                 continue;
             };
-            let a = ps.addrs(peer)?;
-            if !a.is_empty() {
-                addrs.insert(peer, a);
+            let mut known: Vec<Known> = ps
+                .addr_entries(peer)?
+                .into_iter()
+                .filter_map(|e| {
+                    Some(Known {
+                        addr: e.multiaddr()?,
+                        expiry: e.expiry,
+                        ttl: e.ttl,
+                    })
+                })
+                .collect();
+            best_first(&mut known, now, options.max_addrs_per_peer);
+            let Some(top) = known.first().map(|k| k.expiry) else {
+                continue;
+            };
+            best.push(std::cmp::Reverse((top, peer)));
+            loaded.insert(peer, known);
+            if best.len() > options.max_peers.max(1)
+                && let Some(std::cmp::Reverse((_, dropped))) = best.pop()
+            {
+                loaded.remove(&dropped);
+            }
+        }
+        let mut memory = Memory::default();
+        // Oldest first, so that the best peers count as the most recently updated.
+        for std::cmp::Reverse((_, peer)) in best.into_sorted_vec().into_iter().rev() {
+            if let Some(known) = loaded.remove(&peer) {
+                memory.settle(peer, known, now, &options);
             }
         }
         let (tx, rx) = channel();
@@ -139,7 +275,8 @@ impl PersistentStore {
         };
         Ok(PersistentStore {
             ps,
-            addrs,
+            options,
+            memory,
             connected: Default::default(),
             tx: Some(tx),
             shared,
@@ -153,17 +290,84 @@ impl PersistentStore {
         &self.ps
     }
 
-    /// Peers with known addresses.
+    /// The options this store was made with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Peers with addresses in memory (expired ones included until they are next touched).
     pub fn known_peers(&self) -> impl Iterator<Item = &PeerId> {
-        self.addrs.keys()
+        self.memory.peers.keys()
+    }
+
+    /// Every unexpired address in memory, best first: those of connected peers, then by how
+    /// long they last. For warming a DHT at startup:
+    /// `for (peer, addr) in store.best_addresses() { kad.add_address(&peer, addr); }`.
+    pub fn best_addresses(&self) -> Vec<(PeerId, Multiaddr)> {
+        let now = self.now();
+        let mut all: Vec<(bool, i64, PeerId, Multiaddr)> = self
+            .memory
+            .peers
+            .iter()
+            .flat_map(|(peer, (addrs, _))| {
+                let connected = self.connected.contains(peer);
+                addrs
+                    .iter()
+                    .filter(move |k| k.expiry > now)
+                    .map(move |k| (connected, k.expiry, *peer, k.addr.clone()))
+            })
+            .collect();
+        all.sort_by_key(|(connected, expiry, ..)| std::cmp::Reverse((*connected, *expiry)));
+        all.into_iter().map(|(_, _, p, a)| (p, a)).collect()
+    }
+
+    /// Adds an address with `ttl` (extend semantics: a known address keeps the longer expiry),
+    /// in memory and on disk.
+    pub fn add_address(&mut self, peer: PeerId, addr: &Multiaddr, ttl: Ttl) {
+        self.remember(peer, std::slice::from_ref(addr), ttl);
+        self.send(Write::AddAddrs(peer, vec![addr.clone()], ttl));
+    }
+
+    /// Removes addresses, from memory and disk.
+    pub fn remove_addresses(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
+        if addrs.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let mut known = self.memory.take(&peer);
+        known.retain(|k| !addrs.contains(&k.addr));
+        self.memory.settle(peer, known, now, &self.options);
+        self.send(Write::RemoveAddrs(peer, addrs.to_vec()));
     }
 
     /// Records what a peer told about itself: its key, protocols, agent and protocol version
     /// (as go-libp2p's identify stores them), and its addresses (from its signed record when it
     /// sent one, else its listen addresses), with the connected TTL.
     pub fn record_peer_info(&mut self, peer: PeerId, info: PeerInfo) {
-        self.remember(peer, &info.listen_addrs);
+        let from_record: Option<Vec<Multiaddr>> = info
+            .signed_peer_record
+            .as_ref()
+            .and_then(|raw| SignedPeerRecord::open(raw).ok())
+            .filter(|r| r.record.peer_id == peer.to_bytes())
+            .map(|r| {
+                r.record
+                    .addrs
+                    .iter()
+                    .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+                    .collect()
+            });
+        let addrs = from_record.unwrap_or_else(|| info.listen_addrs.clone());
+        self.remember(peer, &addrs, Ttl::CONNECTED);
         self.send(Write::Info(peer, Box::new(info)));
+    }
+
+    /// identify's event, stored: call it with every `identify::Event` the Swarm yields (one
+    /// line in the Swarm loop). `Received` is stored as [`PersistentStore::record_peer_info`]
+    /// says; the other events carry nothing to store.
+    pub fn on_identify(&mut self, event: &libp2p_identify::Event) {
+        if let libp2p_identify::Event::Received { peer_id, info, .. } = event {
+            self.record_peer_info(*peer_id, PeerInfo::from(info));
+        }
     }
 
     /// Blocks until every write queued so far is on disk.
@@ -173,18 +377,57 @@ impl PersistentStore {
         let _ = done_rx.recv();
     }
 
-    fn remember(&mut self, peer: PeerId, new: &[Multiaddr]) {
-        let known = self.addrs.entry(peer).or_default();
-        for a in new {
-            if !known.contains(a) {
-                known.push(a.clone());
-            }
-        }
+    fn now(&self) -> i64 {
+        self.ps.now_nanos().div_euclid(1_000_000_000)
     }
 
-    fn add(&mut self, peer: PeerId, addr: &Multiaddr, ttl: Ttl) {
-        self.remember(peer, std::slice::from_ref(addr));
-        self.send(Write::AddAddrs(peer, vec![addr.clone()], ttl));
+    /// Merges addresses into memory as the disk will (extend semantics).
+    fn remember(&mut self, peer: PeerId, new: &[Multiaddr], ttl: Ttl) {
+        if new.is_empty() || ttl.0 <= 0 {
+            return;
+        }
+        let now_nanos = self.ps.now_nanos();
+        let exp = expiry(now_nanos, ttl.0);
+        let mut known = self.memory.take(&peer);
+        for a in new {
+            match known.iter_mut().find(|k| &k.addr == a) {
+                Some(k) => {
+                    k.expiry = k.expiry.max(exp);
+                    k.ttl = Ttl(k.ttl.0.max(ttl.0));
+                }
+                None => known.push(Known {
+                    addr: a.clone(),
+                    expiry: exp,
+                    ttl,
+                }),
+            }
+        }
+        self.memory.settle(
+            peer,
+            known,
+            now_nanos.div_euclid(1_000_000_000),
+            &self.options,
+        );
+    }
+
+    /// The last connection to `peer` closed: connected addresses now last the retention, in
+    /// memory as on disk.
+    fn disconnected(&mut self, peer: PeerId) {
+        self.connected.remove(&peer);
+        let now_nanos = self.ps.now_nanos();
+        let exp = expiry(now_nanos, self.options.retention.0);
+        let mut known = self.memory.take(&peer);
+        for k in known.iter_mut().filter(|k| k.ttl == Ttl::CONNECTED) {
+            k.ttl = self.options.retention;
+            k.expiry = exp;
+        }
+        self.memory.settle(
+            peer,
+            known,
+            now_nanos.div_euclid(1_000_000_000),
+            &self.options,
+        );
+        self.send(Write::Disconnected(peer));
     }
 
     fn send(&self, w: Write) {
@@ -224,6 +467,12 @@ fn writer(ps: Peerstore, options: StoreOptions, rx: Receiver<Write>, shared: Arc
         match w {
             Write::AddAddrs(peer, addrs, ttl) => {
                 if let Err(e) = ps.add_addrs(peer, &addrs, ttl) {
+                    fail(peer, &e);
+                }
+            }
+            Write::RemoveAddrs(peer, addrs) => {
+                // A TTL of zero removes them, as go-libp2p's SetAddrs.
+                if let Err(e) = ps.set_addrs(peer, &addrs, Ttl(0)) {
                     fail(peer, &e);
                 }
             }
@@ -272,23 +521,48 @@ impl libp2p_peer_store::Store for PersistentStore {
 
     fn on_swarm_event(&mut self, event: &FromSwarm<'_>) {
         match event {
-            FromSwarm::NewExternalAddrOfPeer(e) => self.add(e.peer_id, e.addr, Ttl::ADDRESS),
+            FromSwarm::NewExternalAddrOfPeer(e) => {
+                self.add_address(e.peer_id, e.addr, Ttl::ADDRESS)
+            }
             FromSwarm::ConnectionEstablished(e) => {
                 self.connected.insert(e.peer_id);
                 if let ConnectedPoint::Dialer { address, .. } = e.endpoint {
-                    self.add(e.peer_id, address, Ttl::CONNECTED);
+                    if self.options.remove_addr_on_dial_error {
+                        self.remove_addresses(e.peer_id, e.failed_addresses);
+                    }
+                    self.add_address(e.peer_id, address, Ttl::CONNECTED);
                 }
             }
             FromSwarm::ConnectionClosed(e) if e.remaining_established == 0 => {
-                self.connected.remove(&e.peer_id);
-                self.send(Write::Disconnected(e.peer_id));
+                self.disconnected(e.peer_id);
+            }
+            FromSwarm::DialFailure(e) if self.options.remove_addr_on_dial_error => {
+                let Some(peer) = e.peer_id else { return };
+                match e.error {
+                    DialError::Transport(errors) => {
+                        let failed: Vec<Multiaddr> =
+                            errors.iter().map(|(a, _)| a.clone()).collect();
+                        self.remove_addresses(peer, &failed);
+                    }
+                    DialError::WrongPeerId { obtained, address } => {
+                        self.remove_addresses(peer, std::slice::from_ref(address));
+                        self.add_address(*obtained, address, Ttl::ADDRESS);
+                    }
+                    _ => {}
+                }
             }
             _ => {}
         }
     }
 
     fn addresses_of_peer(&self, peer: &PeerId) -> Option<impl Iterator<Item = &Multiaddr>> {
-        self.addrs.get(peer).map(|a| a.iter())
+        let now = self.now();
+        self.memory.peers.get(peer).map(move |(addrs, _)| {
+            addrs
+                .iter()
+                .filter(move |k| k.expiry > now)
+                .map(|k| &k.addr)
+        })
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Event> {

@@ -52,6 +52,8 @@ async fn a_restarted_dialer_finds_its_peer_in_the_store() {
         ps.close().unwrap();
     }
 
+    go_reads_the_same(&db);
+
     let again = tokio::time::timeout(Duration::from_secs(30), node::dial(&db, None))
         .await
         .expect("restarted run timed out")
@@ -78,4 +80,61 @@ async fn a_restarted_dialer_finds_its_peer_in_the_store() {
         .unwrap_err();
     assert!(err.to_string().contains("no peer in the store"), "{err}");
     listener.abort();
+}
+
+/// go-libp2p (the interop harness's `dump`, on goleveldb with every checksum verified) sees the
+/// same peers, addresses, keys, protocols and metadata as we do. Needs Go; without it the test
+/// fails unless PSTORE_SKIP_GO=1.
+fn go_reads_the_same(db: &std::path::Path) {
+    use std::process::Command;
+    if Command::new("go").arg("version").output().is_err() {
+        assert_eq!(
+            std::env::var("PSTORE_SKIP_GO").as_deref(),
+            Ok("1"),
+            "go is not installed (set PSTORE_SKIP_GO=1 to skip the Go check)"
+        );
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let interop = work.path().join("interop");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&interop)
+        .arg(".")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"))
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let go = Command::new(&interop).arg("dump").arg(db).output().unwrap();
+    assert!(
+        go.status.success(),
+        "{}",
+        String::from_utf8_lossy(&go.stderr)
+    );
+    let ours = {
+        let ps = Options::new().open_leveldb(db).unwrap();
+        let mut out = Vec::new();
+        pstoreds::dump::write_dump(&**ps.datastore(), &mut out).unwrap();
+        ps.close().unwrap();
+        out
+    };
+    assert!(!ours.is_empty());
+    let (go_file, rs_file) = (work.path().join("go.jsonl"), work.path().join("rs.jsonl"));
+    std::fs::write(&go_file, &go.stdout).unwrap();
+    std::fs::write(&rs_file, &ours).unwrap();
+    let cmp = Command::new(&interop)
+        .arg("compare")
+        .args([&go_file, &rs_file])
+        .output()
+        .unwrap();
+    assert!(
+        cmp.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&cmp.stdout),
+        String::from_utf8_lossy(&cmp.stderr)
+    );
 }
