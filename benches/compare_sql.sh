@@ -94,9 +94,9 @@ machine="$(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB, $(uname -s
   echo "- Reads: go-libp2p serves them from its ARC cache (1,024 records: all 1,000 peers). Over"
   echo "  PostgreSQL pstoreds has no cache (another process may change any record; docs/sql.md), so"
   echo "  every read is a query; over SQLite it has the same cache as go-libp2p."
-  echo "- Over PostgreSQL every pstoreds address write is a transaction that takes a per-key advisory"
-  echo "  lock and checks the record is unchanged (docs/sql.md): the price of losing no update"
-  echo "  between processes. go-libp2p writes blindly."
+  echo "- Over PostgreSQL a pstoreds address write reads the record, then writes it with one"
+  echo "  compare-and-set statement (docs/sql.md): the price of losing no update between processes"
+  echo "  is the read, which go-libp2p's cache saves it. go-libp2p writes blindly."
   echo
   echo "Raw results (store, threads, side, JSON):"
   echo

@@ -160,11 +160,12 @@ fn conditions_guard_a_read_modify_write(ds: &dyn Datastore) {
 }
 
 /// Many threads (over a shared store: as many connections) incrementing one counter with
-/// conditional writes: every increment lands exactly once.
+/// conditional writes, half of them in batches of one op, half in batches of two (backends may
+/// run the two differently): every increment lands exactly once.
 fn conditional_increments_lose_nothing(ds: Arc<dyn Datastore>) {
     ds.put(&k("/counter"), b"0").unwrap();
     let threads: Vec<_> = (0..4)
-        .map(|_| {
+        .map(|t| {
             let ds = ds.clone();
             std::thread::spawn(move || {
                 for _ in 0..50 {
@@ -175,6 +176,9 @@ fn conditional_increments_lose_nothing(ds: Arc<dyn Datastore>) {
                             .parse()
                             .unwrap();
                         let mut b = Batch::new().put(k("/counter"), (n + 1).to_string().into());
+                        if t % 2 == 1 {
+                            b = b.put(k(&format!("/side/{t}")), n.to_string().into());
+                        }
                         b.expect(k("/counter"), was);
                         match ds.write(b) {
                             Ok(()) => break,

@@ -81,13 +81,24 @@ fn a_store_sees_what_another_wrote_without_delay() {
 fn connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_lost() {
     use pstoreds::datastore::{Datastore, Key};
     let Some(table) = PgTable::new() else { return };
-    let ds = Arc::new(table.open());
+    // A name of its own: only this test's connections are killed.
+    let ds = Arc::new(
+        pstoreds::datastore::PostgresDatastore::open(
+            &table.url,
+            pstoreds::datastore::PostgresOptions {
+                table: table.name.clone(),
+                application_name: table.name.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
     let kill = || {
         let mut c = postgres::Client::connect(&table.url, postgres::NoTls).unwrap();
         c.query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'pstoreds' AND pid <> pg_backend_pid()",
-            &[],
+             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            &[&table.name],
         )
         .unwrap()
         .len()
@@ -142,6 +153,7 @@ fn tls_when_the_url_asks_for_it_verified_against_a_given_root() {
             PostgresOptions {
                 table: table.name.clone(),
                 tls_root_certificate: root,
+                application_name: table.name.clone(),
                 ..Default::default()
             },
         )
@@ -151,8 +163,8 @@ fn tls_when_the_url_asks_for_it_verified_against_a_given_root() {
         let mut c = postgres::Client::connect(&table.url, postgres::NoTls).unwrap();
         c.query_one(
             "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
-             WHERE a.application_name = 'pstoreds'",
-            &[],
+             WHERE a.application_name = $1",
+            &[&table.name],
         )
         .unwrap()
         .get::<_, Option<bool>>(0)

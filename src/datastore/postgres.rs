@@ -8,9 +8,10 @@
 //! - A batch is one transaction; a write returns after its commit.
 //! - Transient failures (connection reset, server restart, serialization failure, deadlock)
 //!   are retried with a bound, then reported as [`Error::Server`] or a write error.
-//! - Batch conditions ([`Batch::expect`]) take a transaction-scoped advisory lock per key,
-//!   then compare the stored value: our processes serialize on a key, and a change by anybody
-//!   since the value was read is detected ([`Error::Conflict`]).
+//! - Batch conditions ([`Batch::expect`]) lock the key's row (`SELECT ... FOR UPDATE`, or an
+//!   insert that claims a key expected absent) and compare the stored value; a batch of one op
+//!   with a condition on its own key is one compare-and-set statement. A change by anybody since
+//!   the value was read is detected ([`Error::Conflict`]).
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -49,6 +50,9 @@ pub struct PostgresOptions {
     /// (`synchronous_commit = on`, PostgreSQL's default). `Never`: after the commit, without
     /// waiting for the server's WAL flush (`synchronous_commit = off`).
     pub sync: SyncPolicy,
+    /// The `application_name` the server shows for our connections (`pg_stat_activity`), to
+    /// tell nodes apart. Default: `pstoreds`.
+    pub application_name: String,
     /// With TLS (`sslmode=require` or `prefer`), verify the server's certificate against this
     /// PEM root certificate (and its host name). Without it, TLS encrypts but does not
     /// authenticate the server, as libpq's `sslmode=require` does.
@@ -66,14 +70,11 @@ impl Default for PostgresOptions {
             retries: 5,
             retry_delay: Duration::from_millis(50),
             sync: SyncPolicy::Always,
+            application_name: "pstoreds".to_owned(),
             tls_root_certificate: None,
         }
     }
 }
-
-/// The advisory-lock class our key locks use (`pg_advisory_xact_lock(class, hashtext(key))`),
-/// so they do not collide with other applications' advisory locks: "ps" "ds".
-const LOCK_CLASS: i32 = 0x7073_6473;
 
 /// A [`Datastore`] in a PostgreSQL table, shared with other processes (ours and Go's).
 pub struct PostgresDatastore {
@@ -110,15 +111,22 @@ struct Conn {
 }
 
 /// The statements, with the table name filled in; `Conn::prepared` is indexed by `Sql`.
-struct Statements([String; 5]);
+struct Statements([String; SQL_COUNT]);
+
+const SQL_COUNT: usize = 10;
 
 #[derive(Clone, Copy)]
 enum Sql {
     Get = 0,
     Put = 1,
     Delete = 2,
-    Lock = 3,
+    LockRow = 3,
     Scan = 4,
+    PutOne = 5,
+    DeleteOne = 6,
+    PutIfUnchanged = 7,
+    PutIfAbsent = 8,
+    DeleteIfUnchanged = 9,
 }
 
 impl Statements {
@@ -131,13 +139,28 @@ impl Statements {
                     ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data"
             ),
             format!("DELETE FROM {t} WHERE key = ANY($1::text[])"),
-            "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))".to_owned(),
+            // A condition's row, locked until the commit: a conditional write of another
+            // process waits, then sees our value.
+            format!("SELECT data FROM {t} WHERE key = $1 FOR UPDATE"),
             // The range form of go-ds-sql's `LIKE 'prefix%'` (which a parameter would keep off
             // the index), in byte order whatever the database's collation.
             format!(
                 "SELECT key, data FROM {t} WHERE key LIKE $1 ESCAPE '\\' \
                     ORDER BY key COLLATE \"C\""
             ),
+            // go-ds-sql's put and delete, for a batch of one.
+            format!(
+                "INSERT INTO {t} (key, data) VALUES ($1, $2) \
+                    ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data"
+            ),
+            format!("DELETE FROM {t} WHERE key = $1"),
+            // A batch of one with a condition on its own key, in one statement: the row is
+            // locked and the condition re-checked on its latest version (compare-and-set).
+            format!("UPDATE {t} SET data = $2 WHERE key = $1 AND coalesce(data, ''::bytea) = $3"),
+            // Also: a key expected absent is claimed (an uncommitted row others wait on) by
+            // inserting it.
+            format!("INSERT INTO {t} (key, data) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"),
+            format!("DELETE FROM {t} WHERE key = $1 AND coalesce(data, ''::bytea) = $2"),
         ])
     }
 }
@@ -269,7 +292,7 @@ impl PostgresDatastore {
         }
         config
             .connect_timeout(options.connect_timeout)
-            .application_name("pstoreds")
+            .application_name(&options.application_name)
             .keepalives(true)
             .options(&format!(
                 "-c statement_timeout={} -c synchronous_commit={}",
@@ -414,7 +437,7 @@ impl PostgresDatastore {
                 return match connected {
                     Ok(client) => Ok(Conn {
                         client,
-                        prepared: vec![None; 5],
+                        prepared: vec![None; SQL_COUNT],
                     }),
                     Err(e) => {
                         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
@@ -568,6 +591,46 @@ fn net_effect(batch: &Batch) -> (Vec<String>, Vec<Vec<u8>>, Vec<String>) {
     (keys, values, deleted)
 }
 
+/// A batch of one op (with at most a condition on its own key), as one statement in
+/// autocommit: one round trip instead of a transaction's four or more.
+struct OneStatement<'a> {
+    sql: Sql,
+    key: &'a str,
+    value: Option<&'a Vec<u8>>,
+    expected: Option<&'a Vec<u8>>,
+    /// No row changed means the condition did not hold.
+    conditional: bool,
+}
+
+impl<'a> OneStatement<'a> {
+    fn of(batch: &'a Batch) -> Option<OneStatement<'a>> {
+        let [op] = batch.ops() else { return None };
+        let (key, value) = match op {
+            Op::Put(k, v) => (k, Some(v)),
+            Op::Delete(k) => (k, None),
+        };
+        let one = |sql, expected, conditional| OneStatement {
+            sql,
+            key: key.as_str(),
+            value,
+            expected,
+            conditional,
+        };
+        match (batch.expected(), value) {
+            ([], Some(_)) => Some(one(Sql::PutOne, None, false)),
+            ([], None) => Some(one(Sql::DeleteOne, None, false)),
+            ([(k, Some(old))], Some(_)) if k == key => {
+                Some(one(Sql::PutIfUnchanged, Some(old), true))
+            }
+            ([(k, None)], Some(_)) if k == key => Some(one(Sql::PutIfAbsent, None, true)),
+            ([(k, Some(old))], None) if k == key => {
+                Some(one(Sql::DeleteIfUnchanged, Some(old), true))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Datastore for PostgresDatastore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         self.read(
@@ -604,39 +667,70 @@ impl Datastore for PostgresDatastore {
         if batch.is_empty() {
             return Ok(());
         }
+        if let Some(one) = OneStatement::of(&batch) {
+            return self.run(
+                || batch.describe(),
+                |conn| {
+                    let stmt = conn.statement(&self.sql, one.sql)?;
+                    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&one.key];
+                    if let Some(v) = one.value {
+                        params.push(v);
+                    }
+                    if let Some(v) = one.expected {
+                        params.push(v);
+                    }
+                    let rows = conn.client.execute(&stmt, &params)?;
+                    if one.conditional && rows == 0 {
+                        return Err(Fail::Ds(Error::Conflict {
+                            key: one.key.to_owned(),
+                        }));
+                    }
+                    Ok(())
+                },
+            );
+        }
         let (keys, values, deleted) = net_effect(&batch);
-        let mut locks: Vec<&Key> = batch.expected().iter().map(|(k, _)| k).collect();
-        // One order for every process: two batches locking the same keys cannot deadlock.
-        locks.sort();
-        locks.dedup();
+        // The conditions' rows, locked in one order for every process (two batches locking
+        // the same keys cannot deadlock); a key expected absent is claimed by inserting it.
+        let mut conditions: Vec<&(Key, Option<Vec<u8>>)> = batch.expected().iter().collect();
+        conditions.sort_by(|a, b| a.0.cmp(&b.0));
         self.run(
             || batch.describe(),
             |conn| {
-                let lock = conn.statement(&self.sql, Sql::Lock)?;
+                let lock_row = conn.statement(&self.sql, Sql::LockRow)?;
+                let claim = conn.statement(&self.sql, Sql::PutIfAbsent)?;
                 let put = conn.statement(&self.sql, Sql::Put)?;
                 let delete = conn.statement(&self.sql, Sql::Delete)?;
-                let get = conn.statement(&self.sql, Sql::Get)?;
                 let mut tx = conn.client.transaction()?;
-                for key in &locks {
-                    tx.execute(&lock, &[&LOCK_CLASS, &key.as_str()])?;
-                }
-                let mut failed = None;
-                let checked = batch.check_expected(|k| {
-                    match tx.query_opt(&get, &[&k.as_str()]) {
-                        Ok(row) => {
-                            Ok(row.map(|r| r.get::<_, Option<Vec<u8>>>(0).unwrap_or_default()))
+                let mut claimed: Vec<String> = Vec::new();
+                for (key, expected) in &conditions {
+                    let conflict = || {
+                        Fail::Ds(Error::Conflict {
+                            key: key.to_string(),
+                        })
+                    };
+                    match expected {
+                        Some(want) => {
+                            let row = tx.query_opt(&lock_row, &[&key.as_str()])?;
+                            let have =
+                                row.map(|r| r.get::<_, Option<Vec<u8>>>(0).unwrap_or_default());
+                            if have.as_ref() != Some(want) {
+                                return Err(conflict());
+                            }
                         }
-                        Err(e) => {
-                            failed = Some(e);
-                            // Stops the check; the client error is returned below.
-                            Err(Error::Closed)
+                        None if claimed.iter().any(|c| c == key.as_str()) => {}
+                        None => {
+                            let none: Option<&[u8]> = None;
+                            if tx.execute(&claim, &[&key.as_str(), &none])? == 0 {
+                                return Err(conflict());
+                            }
+                            claimed.push(key.to_string());
                         }
                     }
-                });
-                if let Some(e) = failed {
-                    return Err(Fail::Pg(e));
                 }
-                checked.map_err(Fail::Ds)?;
+                // A claimed key the batch does not put goes again.
+                let mut deleted = deleted.clone();
+                deleted.extend(claimed.into_iter().filter(|c| !keys.contains(c)));
                 if !deleted.is_empty() {
                     tx.execute(&delete, &[&deleted])?;
                 }
