@@ -22,7 +22,7 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, Swarm, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, noise, tcp, yamux};
-use pstoreds::libp2p_store::{PersistentStore, libp2p_peer_store};
+use pstoreds::libp2p_store::{PersistentStore, StoredIdentify, libp2p_peer_store};
 use pstoreds::peerstore::{Options, Peerstore};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -31,7 +31,8 @@ pub const AGENT: &str = "pstoreds-example/0.1";
 
 #[derive(NetworkBehaviour)]
 pub struct Node {
-    identify: identify::Behaviour,
+    /// identify, storing what it learns in the peer store (no code of ours).
+    identify: StoredIdentify,
     peers: libp2p_peer_store::Behaviour<PersistentStore>,
 }
 
@@ -46,7 +47,7 @@ pub fn swarm(key: Keypair, ps: Peerstore) -> Result<Swarm<Node>, Error> {
             yamux::Config::default,
         )?
         .with_behaviour(|key| Node {
-            identify: identify::Behaviour::new(
+            identify: store.identify(
                 identify::Config::new("/pstoreds-example/1.0.0".into(), key.public())
                     .with_agent_version(AGENT.into()),
             ),
@@ -112,14 +113,13 @@ pub async fn dial_with(
     }
     loop {
         match swarm.select_next_some().await {
-            SwarmEvent::Behaviour(NodeEvent::Identify(event)) => {
-                // The one line that stores what identify learned (key, protocols, versions,
-                // listen addresses, signed record), as go-libp2p's identify does.
-                swarm.behaviour_mut().peers.store_mut().on_identify(&event);
-                if let identify::Event::Received { peer_id, .. } = event {
-                    swarm.behaviour().peers.store().flush();
-                    return Ok(peer_id);
-                }
+            // What identify learned is already stored; wait for it to be on disk, and done.
+            SwarmEvent::Behaviour(NodeEvent::Identify(identify::Event::Received {
+                peer_id,
+                ..
+            })) => {
+                swarm.behaviour().peers.store().flush();
+                return Ok(peer_id);
             }
             SwarmEvent::OutgoingConnectionError { error, .. } => return Err(error.into()),
             _ => {}

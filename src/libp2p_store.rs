@@ -14,9 +14,10 @@
 //!   7 days by default, so that a node restarted the next day finds its peers again;
 //!   go-libp2p keeps them 15 minutes ([`Ttl::RECENTLY_CONNECTED`], one setting away). What is
 //!   stored is an ordinary TTL: a Go node reading the database sees nothing unusual.
-//! - **Identify, without glue**: pass identify's events to [`PersistentStore::on_identify`]
-//!   (one line in the Swarm loop); the key, protocols, agent and protocol versions, listen
-//!   addresses and signed peer record are stored as go-libp2p's identify stores them.
+//! - **Identify, without glue**: [`PersistentStore::identify`] gives identify's behaviour,
+//!   storing what it learns (key, protocols, agent and protocol versions, listen addresses,
+//!   signed peer record, as go-libp2p's identify stores them); with an identify behaviour of
+//!   your own, pass its events to [`PersistentStore::on_identify`] (one line).
 //! - **Warm Kademlia**: [`PersistentStore::best_addresses`] lists the known addresses, best first,
 //!   for `kad::Behaviour::add_address`.
 //!
@@ -136,12 +137,17 @@ enum Write {
     Disconnected(PeerId),
     Info(PeerId, Box<PeerInfo>),
     Flush(Sender<()>),
+    /// Ends the writer (other senders, such as [`StoredIdentify`], may outlive the store).
+    Close,
 }
 
 #[derive(Default)]
 struct Shared {
     events: VecDeque<Event>,
     waker: Option<Waker>,
+    /// Addresses identify reported (through [`StoredIdentify`]), for memory: applied by the
+    /// store's next poll (the disk write is already queued).
+    identified: VecDeque<(PeerId, Vec<Multiaddr>)>,
 }
 
 /// One address in memory, with the expiry (unix seconds) and TTL it has on disk.
@@ -192,6 +198,24 @@ impl Memory {
             None => Vec::new(),
         }
     }
+}
+
+/// The addresses a peer's identify answer gives it: those of its signed record when it sent
+/// one (for this peer), else its listen addresses; as the writer stores them.
+fn info_addrs(peer: PeerId, info: &PeerInfo) -> Vec<Multiaddr> {
+    let from_record: Option<Vec<Multiaddr>> = info
+        .signed_peer_record
+        .as_ref()
+        .and_then(|raw| SignedPeerRecord::open(raw).ok())
+        .filter(|r| r.record.peer_id == peer.to_bytes())
+        .map(|r| {
+            r.record
+                .addrs
+                .iter()
+                .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+                .collect()
+        });
+    from_record.unwrap_or_else(|| info.listen_addrs.clone())
 }
 
 /// Drops expired addresses, sorts the rest latest-expiring first and keeps `cap` of them.
@@ -344,21 +368,19 @@ impl PersistentStore {
     /// (as go-libp2p's identify stores them), and its addresses (from its signed record when it
     /// sent one, else its listen addresses), with the connected TTL.
     pub fn record_peer_info(&mut self, peer: PeerId, info: PeerInfo) {
-        let from_record: Option<Vec<Multiaddr>> = info
-            .signed_peer_record
-            .as_ref()
-            .and_then(|raw| SignedPeerRecord::open(raw).ok())
-            .filter(|r| r.record.peer_id == peer.to_bytes())
-            .map(|r| {
-                r.record
-                    .addrs
-                    .iter()
-                    .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
-                    .collect()
-            });
-        let addrs = from_record.unwrap_or_else(|| info.listen_addrs.clone());
-        self.remember(peer, &addrs, Ttl::CONNECTED);
+        self.remember(peer, &info_addrs(peer, &info), Ttl::CONNECTED);
         self.send(Write::Info(peer, Box::new(info)));
+    }
+
+    /// identify's behaviour (made from `config`), storing what it learns in this store with no
+    /// code of yours: put it in your `NetworkBehaviour` in place of `identify::Behaviour`. Its
+    /// events are identify's, unchanged.
+    pub fn identify(&self, config: libp2p_identify::Config) -> StoredIdentify {
+        StoredIdentify {
+            inner: libp2p_identify::Behaviour::new(config),
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+        }
     }
 
     /// identify's event, stored: call it with every `identify::Event` the Swarm yields (one
@@ -444,7 +466,9 @@ impl Drop for PersistentStore {
         for peer in std::mem::take(&mut self.connected) {
             self.send(Write::Disconnected(peer));
         }
-        self.tx.take(); // ends the writer once it has written everything queued
+        // Ends the writer once it has written everything queued before.
+        self.send(Write::Close);
+        self.tx.take();
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
@@ -489,6 +513,7 @@ fn writer(ps: Peerstore, options: StoreOptions, rx: Receiver<Write>, shared: Arc
             Write::Flush(done) => {
                 let _ = done.send(());
             }
+            Write::Close => break,
         }
     }
 }
@@ -566,6 +591,13 @@ impl libp2p_peer_store::Store for PersistentStore {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        let identified = {
+            let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut s.identified)
+        };
+        for (peer, addrs) in identified {
+            self.remember(peer, &addrs, Ttl::CONNECTED);
+        }
         let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         match s.events.pop_front() {
             Some(e) => Poll::Ready(e),
@@ -574,5 +606,126 @@ impl libp2p_peer_store::Store for PersistentStore {
                 Poll::Pending
             }
         }
+    }
+}
+
+/// identify's behaviour, storing what it learns in a [`PersistentStore`]
+/// ([`PersistentStore::identify`]): the key, protocols, agent and protocol versions, listen
+/// addresses and signed peer record of every peer that identifies itself, as go-libp2p's
+/// identify stores them. Everything else is identify's, unchanged.
+pub struct StoredIdentify {
+    inner: libp2p_identify::Behaviour,
+    tx: Option<Sender<Write>>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl StoredIdentify {
+    /// The identify behaviour inside (to push info, or read its configuration).
+    pub fn inner(&mut self) -> &mut libp2p_identify::Behaviour {
+        &mut self.inner
+    }
+
+    fn store(&self, peer: PeerId, info: &libp2p_identify::Info) {
+        let info = PeerInfo::from(info);
+        let addrs = info_addrs(peer, &info);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Write::Info(peer, Box::new(info)));
+        }
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.identified.push_back((peer, addrs));
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl libp2p_swarm::NetworkBehaviour for StoredIdentify {
+    type ConnectionHandler =
+        <libp2p_identify::Behaviour as libp2p_swarm::NetworkBehaviour>::ConnectionHandler;
+    type ToSwarm = libp2p_identify::Event;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        connection_id: libp2p_swarm::ConnectionId,
+        local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> std::result::Result<(), libp2p_swarm::ConnectionDenied> {
+        self.inner
+            .handle_pending_inbound_connection(connection_id, local_addr, remote_addr)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection_id: libp2p_swarm::ConnectionId,
+        peer: PeerId,
+        local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> std::result::Result<libp2p_swarm::THandler<Self>, libp2p_swarm::ConnectionDenied> {
+        self.inner.handle_established_inbound_connection(
+            connection_id,
+            peer,
+            local_addr,
+            remote_addr,
+        )
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        connection_id: libp2p_swarm::ConnectionId,
+        maybe_peer: Option<PeerId>,
+        addresses: &[Multiaddr],
+        effective_role: libp2p_core::Endpoint,
+    ) -> std::result::Result<Vec<Multiaddr>, libp2p_swarm::ConnectionDenied> {
+        self.inner.handle_pending_outbound_connection(
+            connection_id,
+            maybe_peer,
+            addresses,
+            effective_role,
+        )
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        connection_id: libp2p_swarm::ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role_override: libp2p_core::Endpoint,
+        port_use: libp2p_core::transport::PortUse,
+    ) -> std::result::Result<libp2p_swarm::THandler<Self>, libp2p_swarm::ConnectionDenied> {
+        self.inner.handle_established_outbound_connection(
+            connection_id,
+            peer,
+            addr,
+            role_override,
+            port_use,
+        )
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm<'_>) {
+        self.inner.on_swarm_event(event)
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: libp2p_swarm::ConnectionId,
+        event: libp2p_swarm::THandlerOutEvent<Self>,
+    ) {
+        self.inner
+            .on_connection_handler_event(peer_id, connection_id, event)
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<libp2p_swarm::ToSwarm<Self::ToSwarm, libp2p_swarm::THandlerInEvent<Self>>> {
+        let polled = self.inner.poll(cx);
+        if let Poll::Ready(libp2p_swarm::ToSwarm::GenerateEvent(
+            libp2p_identify::Event::Received { peer_id, info, .. },
+        )) = &polled
+        {
+            self.store(*peer_id, info);
+        }
+        polled
     }
 }

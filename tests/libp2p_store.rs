@@ -177,3 +177,40 @@ fn best_addresses_puts_longer_lasting_first_for_warming_kademlia() {
         vec![(q, addr(2)), (p, addr(3)), (p, addr(1))]
     );
 }
+
+/// With an identify behaviour of one's own: one call per event stores what go-libp2p's
+/// identify stores.
+#[test]
+fn on_identify_stores_the_key_protocols_versions_and_addresses() {
+    let mut store = PersistentStore::new(Options::new().open_memory().unwrap()).unwrap();
+    let key = Keypair::generate_ed25519();
+    let p = key.public().to_peer_id();
+    let info = libp2p::identify::Info {
+        public_key: key.public(),
+        protocol_version: "/my-app/1.0.0".into(),
+        agent_version: "my-node/2.0".into(),
+        listen_addrs: vec![addr(5)],
+        protocols: vec![libp2p::StreamProtocol::new("/ipfs/ping/1.0.0")],
+        observed_addr: addr(6),
+        signed_peer_record: None,
+    };
+    store.on_identify(&libp2p::identify::Event::Received {
+        connection_id: ConnectionId::new_unchecked(3),
+        peer_id: p,
+        info,
+    });
+    assert_eq!(served(&store, &p), vec![addr(5)]);
+    store.flush();
+    let ps = store.peerstore();
+    assert_eq!(
+        ps.get(p, "AgentVersion").unwrap(),
+        Some("my-node/2.0".into())
+    );
+    assert_eq!(
+        ps.get(p, "ProtocolVersion").unwrap(),
+        Some("/my-app/1.0.0".into())
+    );
+    assert_eq!(ps.get_protocols(p).unwrap(), ["/ipfs/ping/1.0.0"]);
+    assert!(ps.pub_key(p).unwrap().is_some());
+    assert_eq!(ps.addrs(p).unwrap(), vec![addr(5)]);
+}
