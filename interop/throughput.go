@@ -20,8 +20,8 @@ import (
 // `seconds`, `threads` goroutines add one new address each to peers of their own (1,000 peers in
 // all, an hour's TTL); then as many goroutines read Addrs of those peers. One JSON line:
 // {"writes_per_s": ..., "stored_per_s": ..., "reads_per_s": ...} (stored: the addresses found
-// afterwards, per second of the write phase; below writes_per_s when writes failed). The Rust half is benches/sql_throughput.rs: same
-// peers, addresses, TTL and timing.
+// afterwards, per second of the write phase; below writes_per_s when writes failed). The Rust
+// half is benches/sql_throughput.rs: same peers, addresses, TTL and timing.
 func throughput(target string, threads int, seconds float64) error {
 	store, err := openStore(target)
 	if err != nil {
