@@ -23,12 +23,13 @@ pub mod manifest;
 mod quiet;
 pub mod table;
 
+use std::collections::VecDeque;
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use rusty_leveldb::{
     CompressorId, DB, LdbIterator, Options, Status, StatusCode, WriteBatch, compressor,
@@ -110,7 +111,21 @@ pub struct LevelDbDatastore {
     warnings: Mutex<Vec<String>>,
     /// Set when a failure left no engine open (a compaction could not reopen it).
     lost_engine: Mutex<Option<String>>,
+    /// Writes in arrival order (group commit, as LevelDB's and goleveldb's writers do): the
+    /// first writes itself and those behind it as one journal record and one sync, while the
+    /// others wait on `written` for their outcome.
+    pending: Mutex<VecDeque<Arc<WriteSlot>>>,
+    written: Condvar,
 }
+
+/// One write waiting in [`LevelDbDatastore::pending`]: its batch, then its outcome.
+struct WriteSlot {
+    batch: Batch,
+    outcome: Mutex<Option<Result<()>>>,
+}
+
+/// A group's journal record is kept near LevelDB's 1 MiB limit for a merged write.
+const GROUP_BYTES: usize = 1 << 20;
 
 impl std::fmt::Debug for LevelDbDatastore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,6 +179,8 @@ impl LevelDbDatastore {
             writes: AtomicU64::new(0),
             warnings: Mutex::new(warnings),
             lost_engine: Mutex::new(None),
+            pending: Mutex::new(VecDeque::new()),
+            written: Condvar::new(),
         })
     }
 
@@ -240,6 +257,67 @@ impl LevelDbDatastore {
         }
     }
 
+    /// Writes batches as one journal record (one sync under `SyncPolicy::Always`): all of
+    /// them or, on failure, none; after a failure nothing more is written until reopen.
+    fn write_group(&self, engine: &mut Engine, batches: &[&Batch]) -> Result<()> {
+        if let Some(failed) = engine.io.failure() {
+            return Err(self.failed(failed));
+        }
+        let mut wb = WriteBatch::default();
+        for batch in batches {
+            for op in batch.ops() {
+                match op {
+                    Op::Put(k, v) => wb.put(k.as_bytes(), v),
+                    Op::Delete(k) => wb.delete(k.as_bytes()),
+                }
+            }
+        }
+        // Always flushed to the OS (a killed process loses nothing); the env syncs the
+        // journal on that flush when the policy is Always.
+        let written = run_engine(&engine.io, || engine.db.write(wb, true));
+        if let Err(status) = written {
+            // Whatever failed, nothing more is acknowledged until the database is reopened.
+            engine.io.fail(status.err.clone());
+            return Err(Error::Write {
+                what: match batches {
+                    [one] => one.describe(),
+                    _ => format!(
+                        "{} written together, the first {}",
+                        batches.len(),
+                        batches[0].describe()
+                    ),
+                },
+                source: status.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The error a write of a group gets when the group failed (errors are not `Clone`).
+    fn group_error(&self, e: &Error, batch: &Batch) -> Error {
+        match e {
+            Error::Failed { path, reason } => Error::Failed {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::Closed => Error::Closed,
+            other => Error::Write {
+                what: batch.describe(),
+                source: format!("written in a group that failed: {other}").into(),
+            },
+        }
+    }
+
+    /// Counts written ops, compacting when `compact_after_writes` is reached.
+    fn count_writes(&self, n: u64) -> Result<()> {
+        let written = self.writes.fetch_add(n, Ordering::SeqCst) + n;
+        let limit = self.options.compact_after_writes;
+        if limit > 0 && written >= limit {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
     fn failed(&self, reason: String) -> Error {
         Error::Failed {
             path: self.path.clone(),
@@ -295,6 +373,18 @@ fn run_engine<T>(
             Err(io.fail(reason))
         }
     }
+}
+
+/// The bytes a batch adds to a journal record, roughly.
+fn batch_bytes(batch: &Batch) -> usize {
+    batch
+        .ops()
+        .iter()
+        .map(|op| match op {
+            Op::Put(k, v) => k.as_bytes().len() + v.len() + 8,
+            Op::Delete(k) => k.as_bytes().len() + 8,
+        })
+        .sum()
 }
 
 /// Checks the directory, then opens the engine with goleveldb-compatible settings and our env.
@@ -404,48 +494,83 @@ impl Datastore for LevelDbDatastore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut wb = WriteBatch::default();
-        for op in &batch.ops {
-            match op {
-                Op::Put(k, v) => wb.put(k.as_bytes(), v),
-                Op::Delete(k) => wb.delete(k.as_bytes()),
+        if !batch.expected().is_empty() {
+            // Conditions are read under the engine lock, then the batch is written alone.
+            let n = batch.len() as u64;
+            {
+                let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+                let engine = self.engine_in(&mut guard)?;
+                batch.check_expected(|k| {
+                    run_engine(&engine.io, || {
+                        get_without_compaction(&mut engine.db, &engine.io, k.as_bytes())
+                    })
+                    .map_err(|status| Error::Read {
+                        key: k.to_string(),
+                        source: status.into(),
+                    })
+                })?;
+                self.write_group(engine, &[&batch])?;
             }
+            return self.count_writes(n);
         }
-        let n = batch.ops.len() as u64;
-        {
+        let slot = Arc::new(WriteSlot {
+            batch,
+            outcome: Mutex::new(None),
+        });
+        let mut queue = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        queue.push_back(slot.clone());
+        loop {
+            if let Some(done) = slot
+                .outcome
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                // The writer ahead of us wrote ours with its own.
+                return done;
+            }
+            if queue.front().is_some_and(|w| Arc::ptr_eq(w, &slot)) {
+                break;
+            }
+            queue = self.written.wait(queue).unwrap_or_else(|e| e.into_inner());
+        }
+        // First in line: write ours and those queued behind it, up to the group limit, while
+        // later arrivals queue up for the next group.
+        let mut bytes = 0;
+        let group: Vec<Arc<WriteSlot>> = queue
+            .iter()
+            .take_while(|w| {
+                let first = bytes == 0;
+                bytes += batch_bytes(&w.batch);
+                first || bytes <= GROUP_BYTES
+            })
+            .cloned()
+            .collect();
+        drop(queue);
+        let batches: Vec<&Batch> = group.iter().map(|w| &w.batch).collect();
+        let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
+        let written = {
             let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-            let engine = self.engine_in(&mut guard)?;
-            if let Some(failed) = engine.io.failure() {
-                return Err(self.failed(failed));
+            match self.engine_in(&mut guard) {
+                Ok(engine) => self.write_group(engine, &batches),
+                Err(e) => Err(e),
             }
-            // Conditions are read under the engine lock, so nothing can change in between.
-            batch.check_expected(|k| {
-                run_engine(&engine.io, || {
-                    get_without_compaction(&mut engine.db, &engine.io, k.as_bytes())
-                })
-                .map_err(|status| Error::Read {
-                    key: k.to_string(),
-                    source: status.into(),
-                })
-            })?;
-            // Always flushed to the OS (a killed process loses nothing); the env syncs the
-            // journal on that flush when the policy is Always.
-            let written = run_engine(&engine.io, || engine.db.write(wb, true));
-            if let Err(status) = written {
-                // Whatever failed, nothing more is acknowledged until the database is reopened.
-                engine.io.fail(status.err.clone());
-                return Err(Error::Write {
-                    what: batch.describe(),
-                    source: status.into(),
-                });
+        };
+        let mut queue = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for w in &group {
+            queue.pop_front();
+            if !Arc::ptr_eq(w, &slot) {
+                let outcome = match &written {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(self.group_error(e, &w.batch)),
+                };
+                *w.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
             }
         }
-        let written = self.writes.fetch_add(n, Ordering::SeqCst) + n;
-        let limit = self.options.compact_after_writes;
-        if limit > 0 && written >= limit {
-            self.compact()?;
-        }
-        Ok(())
+        self.written.notify_all();
+        drop(queue);
+        written?;
+        self.count_writes(n)
     }
 
     fn maintain(&self) -> Result<bool> {
