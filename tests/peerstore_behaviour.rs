@@ -294,3 +294,51 @@ fn options_reject_what_go_rejects() {
             .is_ok()
     );
 }
+
+/// Two peerstores, each with its own connection, on one SQLite file opened as shared (as two
+/// processes would): four threads adding addresses and protocols to the same peers lose no
+/// update.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_shared_sqlite_file_loses_no_update_between_two_writers() {
+    use pstoreds::datastore::{SqliteDatastore, SqliteOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shared.db");
+    let clock = MockClock::at_unix(common::START);
+    let open = || {
+        let ds = SqliteDatastore::open(
+            &file,
+            SqliteOptions {
+                shared: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        common::options(1024, &clock)
+            .open_datastore(Arc::new(ds))
+            .unwrap()
+    };
+    let stores = [open(), open()];
+    let peers: Vec<_> = (0..3).map(|_| peer()).collect();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (ps, peers) = (stores[t % 2].clone(), peers.clone());
+            std::thread::spawn(move || {
+                for i in 0..30 {
+                    let p = peers[i % 3];
+                    ps.add_addrs(p, &addrs_from(t * 30 + i, 1), HOUR).unwrap();
+                    ps.add_protocols(p, &[format!("/t{t}/{i}")]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for p in &peers {
+        for ps in &stores {
+            assert_eq!(ps.addrs(p).unwrap().len(), 40);
+            assert_eq!(ps.get_protocols(p).unwrap().len(), 40);
+        }
+    }
+}

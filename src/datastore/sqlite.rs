@@ -27,6 +27,10 @@ pub struct SqliteOptions {
     /// How long a write waits for another process's write to finish before failing.
     /// Default: 5 s.
     pub busy_timeout: std::time::Duration,
+    /// Other processes write this file too (two nodes, or a node and a tool): the peerstore
+    /// then keeps no cache and makes its read-modify-writes conditional, as over PostgreSQL
+    /// ([`Datastore::is_shared`]). Default: false (one writer; the cache is used).
+    pub shared: bool,
 }
 
 impl Default for SqliteOptions {
@@ -36,6 +40,7 @@ impl Default for SqliteOptions {
             sync: SyncPolicy::Always,
             table: DEFAULT_TABLE.to_owned(),
             busy_timeout: std::time::Duration::from_secs(5),
+            shared: false,
         }
     }
 }
@@ -53,6 +58,7 @@ pub enum SqliteLayout {
 /// A [`Datastore`] in one SQLite file.
 pub struct SqliteDatastore {
     path: PathBuf,
+    shared: bool,
     layout: SqliteLayout,
     sql: Statements,
     conn: Mutex<Option<Connection>>,
@@ -216,6 +222,7 @@ impl SqliteDatastore {
             )));
         };
         Ok(SqliteDatastore {
+            shared: options.shared,
             sql: Statements::new(&table, layout),
             path,
             layout,
@@ -372,6 +379,10 @@ impl Datastore for SqliteDatastore {
             Some(e) => Err(e),
             None => written,
         }
+    }
+
+    fn is_shared(&self) -> bool {
+        self.shared
     }
 
     fn close(&self) -> Result<()> {
