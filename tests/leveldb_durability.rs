@@ -153,6 +153,60 @@ fn concurrent_synced_writes_share_journal_syncs_and_all_are_kept() {
     }
 }
 
+/// Journal syncs take a second once `slow` is set.
+#[derive(Default)]
+struct SlowWhenAsked {
+    slow: AtomicBool,
+}
+
+impl IoHook for SlowWhenAsked {
+    fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
+        if let IoOp::Sync(p) = op
+            && p.extension().is_some_and(|e| e == "log")
+            && self.slow.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        Ok(())
+    }
+}
+
+/// A read does not wait for the sync of a synced write (it runs outside the engine's lock),
+/// and the write still returns only after its sync.
+#[test]
+fn reads_do_not_wait_for_a_synced_writes_sync() {
+    let dir = scratch();
+    let hook = Arc::new(SlowWhenAsked::default());
+    let options = LevelDbOptions {
+        io_hook: Some(hook.clone()),
+        ..Default::default()
+    };
+    let ds = Arc::new(LevelDbDatastore::open(dir.path(), options).unwrap());
+    ds.put(&key(1), &value(1, 0)).unwrap();
+    hook.slow.store(true, Ordering::SeqCst);
+    let writer = {
+        let ds = ds.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            ds.put(&key(2), &value(2, 0)).unwrap();
+            started.elapsed()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    assert_eq!(ds.get(&key(1)).unwrap(), Some(value(1, 0)));
+    let read = started.elapsed();
+    let write = writer.join().unwrap();
+    assert!(
+        write >= std::time::Duration::from_secs(1),
+        "the write waited for its sync"
+    );
+    assert!(
+        read < std::time::Duration::from_millis(500),
+        "a read waited {read:?} behind a sync"
+    );
+}
+
 /// What a simulated disk keeps of one file.
 #[derive(Clone, Debug, Default)]
 struct Tracked {

@@ -2,12 +2,13 @@
 //! deletes goes through it. It restores what rusty-leveldb 4.0.2 leaves out, at the points
 //! where C++ LevelDB does them:
 //!
-//! - **Syncs.** The journal is fdatasync'ed on every flush when
-//!   [`SyncPolicy::Always`](crate::datastore::SyncPolicy::Always) is in force (the engine
-//!   flushes it once per synced write); table files and the MANIFEST on every flush (a
-//!   finished table, an appended version edit); the temporary `CURRENT` before it is
-//!   renamed; the directory after that rename and after the first sync of every new file, so
-//!   new names survive a power cut. A finished journal is synced when the next one is created.
+//! - **Syncs.** Under [`SyncPolicy::Always`](crate::datastore::SyncPolicy::Always) the journal
+//!   is fdatasync'ed after every write ([`IoState::sync_journal_now`], called by the datastore
+//!   once it has released the engine, before the write is acknowledged); table files and the
+//!   MANIFEST on every flush (a finished table, an appended version edit); the temporary
+//!   `CURRENT` before it is renamed; the directory after that rename and after the first sync
+//!   of every new file, so new names survive a power cut. A finished journal (and its name) is
+//!   synced when the next one is created, under either policy.
 //! - **Whole writes.** A file's writes are held until its next flush and then handed to the OS
 //!   in one call, so a killed process leaves whole records behind, not halves.
 //! - **Sticky errors.** After any failed write, sync, rename or delete, every later one fails
@@ -149,14 +150,87 @@ pub struct IoState {
     warnings: Mutex<Vec<String>>,
     /// The newest journal the engine will replay: only its tail may be torn.
     newest_journal: AtomicU64,
-    /// The journal being written, kept so that it can be synced when the next one starts.
-    journal: Mutex<Option<(PathBuf, File)>>,
+    /// The journal being written, kept so that it can be synced after a write (outside the
+    /// engine's lock) and when the next one starts; and how far syncs have got.
+    journal: Mutex<JournalState>,
+    /// Writes handed to the journal so far (each a ticket for [`IoState::sync_journal_now`]).
+    written: AtomicU64,
     /// Set while the engine serves a read: any write it tries then (a compaction that a read
     /// started) is refused without making the failure sticky, and runs at a later write.
     in_read: AtomicBool,
 }
 
+#[derive(Default)]
+struct JournalState {
+    current: Option<Journal>,
+    /// Every write with a ticket up to this one is durable.
+    synced: u64,
+}
+
+/// The journal being written: its path, a handle of our own, and whether its directory entry
+/// was made durable.
+struct Journal {
+    path: PathBuf,
+    file: File,
+    name_synced: bool,
+}
+
 impl IoState {
+    /// Under `SyncPolicy::Always`, makes everything written to the current journal durable (and
+    /// its name, the first time): the sync of a synced write, run by the datastore after it
+    /// released the engine, so that reads and the next writers do not wait for the disk.
+    /// Concurrent calls take turns. Does nothing under `Never`.
+    /// Unlike the engine's own writes it ignores `in_read`: a read may be running meanwhile.
+    ///
+    /// `ticket` is what [`IoState::note_written`] gave the write. A sync covers every write
+    /// handed to the journal before it started, so a writer whose ticket an earlier sync
+    /// covered returns at once: writers that finish during a sync share the next one.
+    pub fn sync_journal_now(&self, ticket: u64) -> LdbResult<()> {
+        if !self.sync_journal {
+            return Ok(());
+        }
+        let mut journal = lock(&self.journal);
+        if journal.synced >= ticket {
+            return Ok(());
+        }
+        // Everything written so far is in this journal, or in an earlier one, synced when this
+        // one started (under this lock).
+        let upto = self.written.load(Ordering::SeqCst);
+        if let Some(j) = journal.current.as_mut() {
+            self.sync_op(IoOp::Sync(&j.path), || j.file.sync_data())?;
+            if !j.name_synced {
+                self.sync_op(IoOp::SyncDir(&self.dir), || {
+                    File::open(&self.dir)?.sync_all()
+                })?;
+                j.name_synced = true;
+            }
+        }
+        journal.synced = journal.synced.max(upto);
+        Ok(())
+    }
+
+    /// Records that a write was handed to the journal (call right after the engine's write
+    /// returns, under its lock); returns the write's ticket for [`IoState::sync_journal_now`].
+    pub fn note_written(&self) -> u64 {
+        self.written.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// A sync outside the engine: refused after a failure, shown to the hook; an error is
+    /// sticky.
+    fn sync_op(&self, op: IoOp<'_>, f: impl FnOnce() -> io::Result<()>) -> LdbResult<()> {
+        if let Some(failed) = self.failure() {
+            return Err(Status::new(
+                StatusCode::IOError,
+                &format!("an earlier write failed ({failed}); reopen the database"),
+            ));
+        }
+        let result = match &self.hook {
+            Some(hook) => hook.before(&op).and_then(|()| f()),
+            None => f(),
+        };
+        result.map_err(|e| self.fail(format!("{}: {e}", describe(&op))))
+    }
+
     /// State for one open of the database in `dir`; `sync_journal` is the sync policy.
     pub fn new(dir: &Path, sync_journal: bool, hook: Option<Arc<dyn IoHook>>) -> Arc<IoState> {
         Arc::new(IoState {
@@ -169,7 +243,8 @@ impl IoState {
             damage_seen: AtomicU64::new(0),
             warnings: Mutex::new(Vec::new()),
             newest_journal: AtomicU64::new(0),
-            journal: Mutex::new(None),
+            journal: Mutex::new(JournalState::default()),
+            written: AtomicU64::new(0),
             in_read: AtomicBool::new(false),
         })
     }
@@ -316,11 +391,20 @@ impl DurableEnv {
                 .map_err(|e| Status::from(e).annotate(path.display().to_string()))?;
             return Ok(Box::new(file));
         }
-        if let FileKind::Journal(_) = kind {
-            // The journal before this one is complete: make it durable before starting anew.
-            let previous = lock(&self.state.journal).take();
-            if let Some((old_path, old)) = previous {
-                self.state.sync_file(&old_path, &old)?;
+        // Held while the journal changes, so that a sync after a write (sync_journal_now) finds
+        // either the old journal or the new one in place, never neither.
+        let mut journal = match kind {
+            FileKind::Journal(_) => Some(lock(&self.state.journal)),
+            _ => None,
+        };
+        if let Some(state) = journal.as_mut() {
+            // The journal before this one is complete: make it (and its name) durable before
+            // starting anew.
+            if let Some(old) = state.current.take() {
+                self.state.sync_file(&old.path, &old.file)?;
+                if !old.name_synced {
+                    self.state.sync_dir()?;
+                }
             }
         }
         let file = self.state.write_op(IoOp::Create(path), || {
@@ -331,12 +415,17 @@ impl DurableEnv {
                 .truncate(!append)
                 .open(path)
         })?;
-        if let FileKind::Journal(_) = kind {
+        if let Some(state) = journal.as_mut() {
             let copy = file
                 .try_clone()
                 .map_err(|e| self.state.fail(format!("{}: {e}", path.display())))?;
-            *lock(&self.state.journal) = Some((path.to_path_buf(), copy));
+            state.current = Some(Journal {
+                path: path.to_path_buf(),
+                file: copy,
+                name_synced: false,
+            });
         }
+        drop(journal);
         Ok(Box::new(DurableFile {
             path: path.to_path_buf(),
             kind,
@@ -580,7 +669,9 @@ impl DurableFile {
     fn flush_and_sync(&mut self) -> LdbResult<()> {
         self.write_pending()?;
         let sync = match self.kind {
-            FileKind::Journal(_) => self.state.sync_journal,
+            // The datastore syncs the journal itself after each synced write, outside the
+            // engine's lock (IoState::sync_journal_now).
+            FileKind::Journal(_) => false,
             FileKind::Table(_) | FileKind::Manifest(_) => true,
             _ => false,
         };

@@ -118,6 +118,12 @@ pub struct LevelDbDatastore {
     written: Condvar,
 }
 
+/// A group in the journal, not yet synced: the sync to wait for.
+struct Written {
+    io: Arc<IoState>,
+    ticket: u64,
+}
+
 /// One write waiting in [`LevelDbDatastore::pending`]: its batch, then its outcome.
 struct WriteSlot {
     batch: Batch,
@@ -257,9 +263,10 @@ impl LevelDbDatastore {
         }
     }
 
-    /// Writes batches as one journal record (one sync under `SyncPolicy::Always`): all of
-    /// them or, on failure, none; after a failure nothing more is written until reopen.
-    fn write_group(&self, engine: &mut Engine, batches: &[&Batch]) -> Result<()> {
+    /// Writes batches as one journal record: all of them or, on failure, none; after a failure
+    /// nothing more is written until reopen. Returns the engine's I/O state, for the sync
+    /// that makes the record durable ([`LevelDbDatastore::sync_journal`]).
+    fn write_group(&self, engine: &mut Engine, batches: &[&Batch]) -> Result<Written> {
         if let Some(failed) = engine.io.failure() {
             return Err(self.failed(failed));
         }
@@ -290,7 +297,22 @@ impl LevelDbDatastore {
                 source: status.into(),
             });
         }
-        Ok(())
+        Ok(Written {
+            ticket: engine.io.note_written(),
+            io: engine.io.clone(),
+        })
+    }
+
+    /// The sync that makes a written group durable (under `SyncPolicy::Always`), run after
+    /// the engine is released.
+    fn sync_journal(&self, written: &Written, first: &Batch) -> Result<()> {
+        written
+            .io
+            .sync_journal_now(written.ticket)
+            .map_err(|status| Error::Write {
+                what: first.describe(),
+                source: status.into(),
+            })
     }
 
     /// The error a write of a group gets when the group failed (errors are not `Clone`).
@@ -497,7 +519,7 @@ impl Datastore for LevelDbDatastore {
         if !batch.expected().is_empty() {
             // Conditions are read under the engine lock, then the batch is written alone.
             let n = batch.len() as u64;
-            {
+            let io = {
                 let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
                 let engine = self.engine_in(&mut guard)?;
                 batch.check_expected(|k| {
@@ -509,8 +531,9 @@ impl Datastore for LevelDbDatastore {
                         source: status.into(),
                     })
                 })?;
-                self.write_group(engine, &[&batch])?;
-            }
+                self.write_group(engine, &[&batch])?
+            };
+            self.sync_journal(&io, &batch)?;
             return self.count_writes(n);
         }
         let slot = Arc::new(WriteSlot {
@@ -556,9 +579,12 @@ impl Datastore for LevelDbDatastore {
                 Err(e) => Err(e),
             }
         };
+        // The group is in the journal; its sync runs outside the engine's lock (readers do not
+        // wait for it), while the writers that arrive meanwhile queue up for the next group.
+        let written = written.and_then(|w| self.sync_journal(&w, batches[0]));
         let mut queue = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        queue.drain(..group.len());
         for w in &group {
-            queue.pop_front();
             if !Arc::ptr_eq(w, &slot) {
                 let outcome = match &written {
                     Ok(()) => Ok(()),
