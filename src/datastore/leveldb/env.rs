@@ -197,9 +197,9 @@ impl IoState {
         // one started (under this lock).
         let upto = self.written.load(Ordering::SeqCst);
         if let Some(j) = journal.current.as_mut() {
-            self.sync_op(IoOp::Sync(&j.path), || j.file.sync_data())?;
+            self.guarded_op(IoOp::Sync(&j.path), || j.file.sync_data())?;
             if !j.name_synced {
-                self.sync_op(IoOp::SyncDir(&self.dir), || {
+                self.guarded_op(IoOp::SyncDir(&self.dir), || {
                     File::open(&self.dir)?.sync_all()
                 })?;
                 j.name_synced = true;
@@ -215,9 +215,10 @@ impl IoState {
         self.written.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// A sync outside the engine: refused after a failure, shown to the hook; an error is
-    /// sticky.
-    fn sync_op(&self, op: IoOp<'_>, f: impl FnOnce() -> io::Result<()>) -> LdbResult<()> {
+    /// An operation guarded by the sticky failure: refused after a failure, shown to the hook;
+    /// an error is sticky. The journal sync after a write calls it directly (outside the
+    /// engine, while reads may run).
+    fn guarded_op<T>(&self, op: IoOp<'_>, f: impl FnOnce() -> io::Result<T>) -> LdbResult<T> {
         if let Some(failed) = self.failure() {
             return Err(Status::new(
                 StatusCode::IOError,
@@ -318,23 +319,13 @@ impl IoState {
         lock(&self.warnings).push(message);
     }
 
-    /// Runs a write-side operation: refused after a failure, shown to the hook, and any error
-    /// makes the failure sticky.
+    /// Runs a write-side operation of the engine: refused during a read (deferred, not
+    /// sticky), then as [`IoState::guarded_op`].
     fn write_op<T>(&self, op: IoOp<'_>, f: impl FnOnce() -> io::Result<T>) -> LdbResult<T> {
         if self.in_read.load(Ordering::SeqCst) {
             return Err(IoState::deferred());
         }
-        if let Some(failed) = self.failure() {
-            return Err(Status::new(
-                StatusCode::IOError,
-                &format!("an earlier write failed ({failed}); reopen the database"),
-            ));
-        }
-        let result = match &self.hook {
-            Some(hook) => hook.before(&op).and_then(|()| f()),
-            None => f(),
-        };
-        result.map_err(|e| self.fail(format!("{}: {e}", describe(&op))))
+        self.guarded_op(op, f)
     }
 
     fn sync_file(&self, path: &Path, file: &File) -> LdbResult<()> {
