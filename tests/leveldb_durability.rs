@@ -88,10 +88,21 @@ fn a_synced_write_syncs_the_journal_and_an_unsynced_one_does_not() {
     }
 }
 
-/// Counts journal syncs, each taking 2 ms (a slow disk): concurrent writers queue up meanwhile.
-#[derive(Default)]
+/// Counts journal syncs; while `slow` is set each takes `delay` (a slow disk).
 struct SlowSyncs {
+    delay: std::time::Duration,
+    slow: AtomicBool,
     journal_syncs: AtomicU64,
+}
+
+impl SlowSyncs {
+    fn new(delay: std::time::Duration, slow: bool) -> Arc<SlowSyncs> {
+        Arc::new(SlowSyncs {
+            delay,
+            slow: AtomicBool::new(slow),
+            journal_syncs: AtomicU64::new(0),
+        })
+    }
 }
 
 impl IoHook for SlowSyncs {
@@ -100,7 +111,9 @@ impl IoHook for SlowSyncs {
             && p.extension().is_some_and(|e| e == "log")
         {
             self.journal_syncs.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            if self.slow.load(Ordering::SeqCst) {
+                std::thread::sleep(self.delay);
+            }
         }
         Ok(())
     }
@@ -111,7 +124,7 @@ impl IoHook for SlowSyncs {
 #[test]
 fn concurrent_synced_writes_share_journal_syncs_and_all_are_kept() {
     let dir = scratch();
-    let hook = Arc::new(SlowSyncs::default());
+    let hook = SlowSyncs::new(std::time::Duration::from_millis(2), true);
     let options = LevelDbOptions {
         io_hook: Some(hook.clone()),
         ..Default::default()
@@ -153,30 +166,12 @@ fn concurrent_synced_writes_share_journal_syncs_and_all_are_kept() {
     }
 }
 
-/// Journal syncs take a second once `slow` is set.
-#[derive(Default)]
-struct SlowWhenAsked {
-    slow: AtomicBool,
-}
-
-impl IoHook for SlowWhenAsked {
-    fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
-        if let IoOp::Sync(p) = op
-            && p.extension().is_some_and(|e| e == "log")
-            && self.slow.load(Ordering::SeqCst)
-        {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-        }
-        Ok(())
-    }
-}
-
 /// A read does not wait for the sync of a synced write (it runs outside the engine's lock),
 /// and the write still returns only after its sync.
 #[test]
 fn reads_do_not_wait_for_a_synced_writes_sync() {
     let dir = scratch();
-    let hook = Arc::new(SlowWhenAsked::default());
+    let hook = SlowSyncs::new(std::time::Duration::from_secs(1), false);
     let options = LevelDbOptions {
         io_hook: Some(hook.clone()),
         ..Default::default()
