@@ -7,7 +7,9 @@
 //!   the latest-expiring kept). Every address in memory carries the expiry it has on disk and is
 //!   not offered once expired; an address whose dial failed is removed from both.
 //! - **Nothing the Swarm polls waits for the disk.** Writes go to a writer thread, in order;
-//!   [`PersistentStore::flush`] waits for them, and dropping the store writes what is queued.
+//!   it applies everything queued, then makes it durable with one sync
+//!   ([`Peerstore::sync_once`]). [`PersistentStore::flush`] returns once what was queued
+//!   before it is durable; dropping the store writes and syncs what is queued.
 //! - **TTLs follow go-libp2p.** An address dialled on a live connection has the connected TTL;
 //!   addresses other behaviours report get the address TTL. When the last connection to a peer
 //!   closes (or the node shuts down), its addresses are kept for [`StoreOptions::retention`]:
@@ -127,6 +129,11 @@ pub enum Event {
         /// The peer whose data was being written.
         peer: PeerId,
         /// Why the write failed.
+        error: String,
+    },
+    /// Making a run of writes durable failed: they may be lost in a crash.
+    SyncFailed {
+        /// Why the sync failed.
         error: String,
     },
 }
@@ -487,34 +494,74 @@ fn writer(ps: Peerstore, options: StoreOptions, rx: Receiver<Write>, shared: Arc
             w.wake();
         }
     };
-    for w in rx {
-        match w {
-            Write::AddAddrs(peer, addrs, ttl) => {
-                if let Err(e) = ps.add_addrs(peer, &addrs, ttl) {
-                    fail(peer, &e);
-                }
-            }
-            Write::RemoveAddrs(peer, addrs) => {
-                // A TTL of zero removes them, as go-libp2p's SetAddrs.
-                if let Err(e) = ps.set_addrs(peer, &addrs, Ttl(0)) {
-                    fail(peer, &e);
-                }
-            }
-            Write::Disconnected(peer) => {
-                if let Err(e) = ps.update_addrs(peer, Ttl::CONNECTED, options.retention) {
-                    fail(peer, &e);
-                }
-            }
-            Write::Info(peer, info) => {
-                if let Err(e) = store_info(&ps, peer, &info) {
-                    fail(peer, &e);
-                }
-            }
-            Write::Flush(done) => {
-                let _ = done.send(());
-            }
-            Write::Close => break,
+    // Everything queued is applied, then synced once (Peerstore::sync_once): a flush is
+    // answered after that sync.
+    while let Ok(first) = rx.recv() {
+        let mut queued = vec![first];
+        while queued.len() < 1024
+            && let Ok(w) = rx.try_recv()
+        {
+            queued.push(w);
         }
+        let mut flushes = Vec::new();
+        let mut close = false;
+        let synced = ps.sync_once(|| {
+            for w in queued {
+                apply(&ps, &options, w, &fail, &mut flushes, &mut close);
+            }
+            Ok(())
+        });
+        if let Err(e) = synced {
+            tracing::warn!(error = %e, "syncing peer data failed");
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            s.events.push_back(Event::SyncFailed {
+                error: e.to_string(),
+            });
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+        if close {
+            break;
+        }
+    }
+}
+
+/// Applies one queued write; a flush or close is noted for after the sync.
+fn apply(
+    ps: &Peerstore,
+    options: &StoreOptions,
+    w: Write,
+    fail: &dyn Fn(PeerId, &dyn std::fmt::Display),
+    flushes: &mut Vec<Sender<()>>,
+    close: &mut bool,
+) {
+    if *close {
+        return;
+    }
+    let (peer, result) = match w {
+        Write::AddAddrs(peer, addrs, ttl) => (peer, ps.add_addrs(peer, &addrs, ttl)),
+        // A TTL of zero removes them, as go-libp2p's SetAddrs.
+        Write::RemoveAddrs(peer, addrs) => (peer, ps.set_addrs(peer, &addrs, Ttl(0))),
+        Write::Disconnected(peer) => (
+            peer,
+            ps.update_addrs(peer, Ttl::CONNECTED, options.retention),
+        ),
+        Write::Info(peer, info) => (peer, store_info(ps, peer, &info)),
+        Write::Flush(done) => {
+            flushes.push(done);
+            return;
+        }
+        Write::Close => {
+            *close = true;
+            return;
+        }
+    };
+    if let Err(e) = result {
+        fail(peer, &e);
     }
 }
 

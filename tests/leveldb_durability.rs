@@ -440,6 +440,94 @@ fn power_cut_at_every_point_loses_no_synced_write() {
     assert!(rounds > 100, "{rounds} rounds");
 }
 
+/// A deferred-sync scope: its writes are visible at once, synced together once at its end
+/// (one journal sync for 50 writes), and durable then: a power cut right after the scope keeps
+/// them all. Another thread's writes meanwhile are synced as usual.
+#[test]
+fn a_deferred_sync_scope_syncs_once_and_is_durable_when_it_ends() {
+    let dir = scratch();
+    let db = dir.path().join("db");
+    let counter = Arc::new(CountSyncs::default());
+    let cut = Arc::new(PowerCut::new(u64::MAX));
+    struct Both(Arc<CountSyncs>, Arc<PowerCut>);
+    impl IoHook for Both {
+        fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
+            self.0.before(op)?;
+            self.1.before(op)
+        }
+    }
+    let options = LevelDbOptions {
+        io_hook: Some(Arc::new(Both(counter.clone(), cut.clone()))),
+        ..Default::default()
+    };
+    let ds = Arc::new(LevelDbDatastore::open(&db, options).unwrap());
+    let before = counter.journal_syncs.load(Ordering::SeqCst);
+    ds.begin_deferred_sync();
+    ds.begin_deferred_sync(); // scopes nest
+    for i in 0..25 {
+        ds.put(&key(i), &value(i, 0)).unwrap();
+    }
+    ds.end_deferred_sync().unwrap();
+    for i in 25..50 {
+        ds.put(&key(i), &value(i, 0)).unwrap();
+        assert_eq!(
+            ds.get(&key(i)).unwrap(),
+            Some(value(i, 0)),
+            "visible at once"
+        );
+    }
+    assert_eq!(
+        counter.journal_syncs.load(Ordering::SeqCst),
+        before,
+        "nothing synced yet"
+    );
+    let other = {
+        let ds = ds.clone();
+        std::thread::spawn(move || ds.put(&key(99), &value(99, 0)).unwrap())
+    };
+    other.join().unwrap();
+    let after_other = counter.journal_syncs.load(Ordering::SeqCst);
+    assert_eq!(
+        after_other,
+        before + 1,
+        "another thread's write is synced as usual"
+    );
+    ds.end_deferred_sync().unwrap();
+    assert_eq!(
+        counter.journal_syncs.load(Ordering::SeqCst),
+        after_other,
+        "the other thread's sync already covered the scope's writes"
+    );
+    let image = dir.path().join("after-power-cut");
+    cut.image(&db, &image);
+    let recovered = LevelDbDatastore::open(&image, LevelDbOptions::default()).unwrap();
+    for i in (0..50).chain([99]) {
+        assert_eq!(
+            recovered.get(&key(i)).unwrap(),
+            Some(value(i, 0)),
+            "key {i}"
+        );
+    }
+    // A scope whose writes no other sync covered makes exactly one.
+    let before = counter.journal_syncs.load(Ordering::SeqCst);
+    ds.begin_deferred_sync();
+    for i in 100..150 {
+        ds.put(&key(i), &value(i, 0)).unwrap();
+    }
+    ds.end_deferred_sync().unwrap();
+    assert_eq!(counter.journal_syncs.load(Ordering::SeqCst), before + 1);
+    let image = dir.path().join("after-second-power-cut");
+    cut.image(&db, &image);
+    let recovered = LevelDbDatastore::open(&image, LevelDbOptions::default()).unwrap();
+    for i in 100..150 {
+        assert_eq!(
+            recovered.get(&key(i)).unwrap(),
+            Some(value(i, 0)),
+            "key {i}"
+        );
+    }
+}
+
 /// Fails exactly one write-side operation: the `nth`, with `err`.
 struct FailOne {
     nth: u64,

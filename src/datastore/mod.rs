@@ -389,6 +389,18 @@ pub trait Datastore: Send + Sync {
     fn maintain(&self) -> Result<bool> {
         Ok(false)
     }
+
+    /// Starts a deferred-sync scope on this thread: until the matching
+    /// [`Datastore::end_deferred_sync`], this thread's writes are applied (and visible) but not
+    /// synced one by one. Scopes nest. Backends without a per-write sync to save do nothing.
+    fn begin_deferred_sync(&self) {}
+
+    /// Ends the scope [`Datastore::begin_deferred_sync`] began; the outermost end makes every
+    /// write of the scope durable with one sync, and returns only then (or with the error
+    /// that sync met).
+    fn end_deferred_sync(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<D: Datastore + ?Sized> Datastore for std::sync::Arc<D> {
@@ -415,6 +427,12 @@ impl<D: Datastore + ?Sized> Datastore for std::sync::Arc<D> {
     }
     fn maintain(&self) -> Result<bool> {
         (**self).maintain()
+    }
+    fn begin_deferred_sync(&self) {
+        (**self).begin_deferred_sync()
+    }
+    fn end_deferred_sync(&self) -> Result<()> {
+        (**self).end_deferred_sync()
     }
     fn is_shared(&self) -> bool {
         (**self).is_shared()

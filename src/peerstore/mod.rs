@@ -376,6 +376,20 @@ impl Peerstore {
         Ok((peer, addrs))
     }
 
+    /// Runs `f` with its writes applied at once but synced together at the end: one journal
+    /// sync for all of them instead of one each (LevelDB under `SyncPolicy::Always`; other
+    /// backends commit as usual). When this returns `Ok`, every write `f` made is durable; a
+    /// crash before that may lose any of them. Only this thread's writes are deferred. For a
+    /// writer applying a queue of updates (the rust-libp2p store's writer thread does).
+    pub fn sync_once<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.inner.ds.begin_deferred_sync();
+        let result = f();
+        let synced = self.inner.ds.end_deferred_sync();
+        let value = result?;
+        synced?;
+        Ok(value)
+    }
+
     /// Removes the peer's keys, metadata, protocols and metrics; **not** its addresses, as in
     /// go-libp2p (addresses expire on their own).
     pub fn remove_peer(&self, peer: impl Into<RawPeerId>) -> Result<()> {

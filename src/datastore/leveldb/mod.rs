@@ -118,6 +118,13 @@ pub struct LevelDbDatastore {
     written: Condvar,
 }
 
+thread_local! {
+    /// This thread's deferred-sync scopes ([`Datastore::begin_deferred_sync`]): how deep, and
+    /// the writes made in them that still need their sync.
+    static DEFERRED: std::cell::RefCell<(usize, Vec<Written>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
 /// A group in the journal, not yet synced: the sync to wait for.
 struct Written {
     io: Arc<IoState>,
@@ -516,8 +523,10 @@ impl Datastore for LevelDbDatastore {
         if batch.is_empty() {
             return Ok(());
         }
-        if !batch.expected().is_empty() {
-            // Conditions are read under the engine lock, then the batch is written alone.
+        let deferred = DEFERRED.with(|d| d.borrow().0 > 0);
+        if deferred || !batch.expected().is_empty() {
+            // Conditions are read under the engine lock, then the batch is written alone (a
+            // deferred-sync write too: it must not lead a group whose others need a sync).
             let n = batch.len() as u64;
             let io = {
                 let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
@@ -533,7 +542,11 @@ impl Datastore for LevelDbDatastore {
                 })?;
                 self.write_group(engine, &[&batch])?
             };
-            self.sync_journal(&io, &batch)?;
+            if deferred {
+                DEFERRED.with(|d| d.borrow_mut().1.push(io));
+            } else {
+                self.sync_journal(&io, &batch)?;
+            }
             return self.count_writes(n);
         }
         let slot = Arc::new(WriteSlot {
@@ -597,6 +610,40 @@ impl Datastore for LevelDbDatastore {
         drop(queue);
         written?;
         self.count_writes(n)
+    }
+
+    fn begin_deferred_sync(&self) {
+        DEFERRED.with(|d| d.borrow_mut().0 += 1);
+    }
+
+    fn end_deferred_sync(&self) -> Result<()> {
+        let pending = DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            d.0 = d.0.saturating_sub(1);
+            if d.0 == 0 {
+                std::mem::take(&mut d.1)
+            } else {
+                Vec::new()
+            }
+        });
+        // The last write's ticket covers every earlier one of the same open; a scope that saw
+        // a reopen (a compaction) syncs each open's journal.
+        let mut last: Vec<&Written> = Vec::new();
+        for w in &pending {
+            match last.iter_mut().find(|l| Arc::ptr_eq(&l.io, &w.io)) {
+                Some(l) if l.ticket < w.ticket => *l = w,
+                Some(_) => {}
+                None => last.push(w),
+            }
+        }
+        for w in last {
+            w.io.sync_journal_now(w.ticket)
+                .map_err(|status| Error::Write {
+                    what: "the writes of a deferred-sync scope".to_owned(),
+                    source: status.into(),
+                })?;
+        }
+        Ok(())
     }
 
     fn maintain(&self) -> Result<bool> {
