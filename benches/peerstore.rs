@@ -190,6 +190,28 @@ fn synced_benches(c: &mut Criterion) {
             ps.add_addrs(pool[i], &a, Ttl::PERMANENT).unwrap()
         })
     });
+    // One writer, its writes made durable 64 at a time by one sync (Peerstore::sync_once, the
+    // rust-libp2p store's writer): the time per write, the sync included. go-libp2p has no
+    // counterpart; compare with its synced/AddAddrs/1.
+    c.bench_function("leveldb/synced-once-per-64/AddAddrs/1", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(64);
+                ps.sync_once(|| {
+                    for _ in 0..n {
+                        i = (i + 1) % pool.len();
+                        ps.add_addrs(pool[i], &a, Ttl::PERMANENT)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                left -= n;
+            }
+            start.elapsed()
+        })
+    });
     // Eight writers at once, each write synced: the time per write over all of them (group
     // commit shares syncs; go-libp2p's goleveldb merges concurrent writes too).
     c.bench_function("leveldb/synced/AddAddrs/8", |b| {
