@@ -342,6 +342,7 @@ impl PostgresDatastore {
         };
         let columns = self.run(
             || format!("checking {where_}"),
+            |e| schema(format!("reading its columns failed: {e}")),
             |conn| {
                 let rows = conn.client.query(
                     "SELECT column_name::text, data_type::text FROM information_schema.columns \
@@ -366,6 +367,7 @@ impl PostgresDatastore {
             );
             return self.run(
                 || format!("creating {where_}"),
+                |e| schema(format!("creating it failed: {e}")),
                 |conn| {
                     match conn.client.batch_execute(&create) {
                         Ok(()) => Ok(()),
@@ -390,6 +392,7 @@ impl PostgresDatastore {
         }
         let unique = self.run(
             || format!("checking {where_}"),
+            |e| schema(format!("reading its indexes failed: {e}")),
             |conn| {
                 let row = conn.client.query_one(
                     "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a \
@@ -478,9 +481,12 @@ impl PostgresDatastore {
 
     /// Runs `f` on a pooled connection, retrying transient failures with a doubling delay up to
     /// `options.retries` times (connection failures only within the connect timeout).
+    /// `what` names the operation in a server error; `failed` makes the error for any other
+    /// failure (a read error naming the key, a write error naming the batch, ...).
     fn run<T>(
         &self,
         what: impl Fn() -> String,
+        failed: impl FnOnce(super::Cause) -> Error,
         mut f: impl FnMut(&mut Conn) -> std::result::Result<T, Fail>,
     ) -> Result<T> {
         let started = Instant::now();
@@ -511,10 +517,7 @@ impl PostgresDatastore {
                         reason: format!("{reason} ({})", what()),
                     }
                 } else {
-                    Error::Write {
-                        what: what(),
-                        source: reason.into(),
-                    }
+                    failed(reason.into())
                 });
             }
             tracing::warn!(server = %self.server, error = %describe(&failure), attempt,
@@ -523,25 +526,6 @@ impl PostgresDatastore {
             delay *= 2;
             attempt += 1;
         }
-    }
-
-    /// `run` for reads: the error names the key or prefix read.
-    fn read<T>(
-        &self,
-        what: impl Fn() -> String,
-        is_query: Option<&Key>,
-        f: impl FnMut(&mut Conn) -> std::result::Result<T, Fail>,
-    ) -> Result<T> {
-        self.run(&what, f).map_err(|e| match e {
-            Error::Write { what, source } => match is_query {
-                Some(prefix) => Error::Query {
-                    prefix: prefix.to_string(),
-                    source,
-                },
-                None => Error::Read { key: what, source },
-            },
-            other => other,
-        })
     }
 }
 
@@ -633,18 +617,24 @@ impl<'a> OneStatement<'a> {
 
 impl Datastore for PostgresDatastore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.read(
-            || format!("key {key}"),
-            None,
+        self.run(
+            || format!("reading key {key}"),
+            |source| Error::Read {
+                key: key.to_string(),
+                source,
+            },
             |conn| get_on(conn, &self.sql, key),
         )
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>> {
         let pattern = like_prefix(&query.prefix.query_prefix());
-        self.read(
-            || format!("the keys below {}", query.prefix),
-            Some(&query.prefix),
+        self.run(
+            || format!("querying the keys below {}", query.prefix),
+            |source| Error::Query {
+                prefix: query.prefix.to_string(),
+                source,
+            },
             |conn| {
                 let stmt = conn.statement(&self.sql, Sql::Scan)?;
                 let rows = conn.client.query(&stmt, &[&pattern])?;
@@ -670,6 +660,10 @@ impl Datastore for PostgresDatastore {
         if let Some(one) = OneStatement::of(&batch) {
             return self.run(
                 || batch.describe(),
+                |source| Error::Write {
+                    what: batch.describe(),
+                    source,
+                },
                 |conn| {
                     let stmt = conn.statement(&self.sql, one.sql)?;
                     let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&one.key];
@@ -696,6 +690,10 @@ impl Datastore for PostgresDatastore {
         conditions.sort_by(|a, b| a.0.cmp(&b.0));
         self.run(
             || batch.describe(),
+            |source| Error::Write {
+                what: batch.describe(),
+                source,
+            },
             |conn| {
                 let lock_row = conn.statement(&self.sql, Sql::LockRow)?;
                 let claim = conn.statement(&self.sql, Sql::PutIfAbsent)?;

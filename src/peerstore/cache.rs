@@ -2,7 +2,7 @@
 //! every read and write of an address record goes through here, so the cache only ever holds
 //! what the store holds.
 
-use super::{Error, Peerstore, Result};
+use super::{Peerstore, Result};
 use crate::codec::peer_key;
 use crate::codec::record::AddrBookRecord;
 use crate::datastore::{Batch, Op};
@@ -19,11 +19,9 @@ impl Peerstore {
         let key = peer_key::addrs_key(peer);
         if let Some(origins) = &self.inner.origins {
             // A shared store: remember what was read, for the write's condition.
-            let bytes = self.inner.ds.get(&key)?;
-            let rec = match &bytes {
-                None => None,
-                Some(b) => Some(AddrBookRecord::decode(b).map_err(|e| Error::corrupt(&key, e))?),
-            };
+            let (rec, bytes) = self
+                .read_decoded_with_bytes(&key, AddrBookRecord::decode)?
+                .unzip();
             origins
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

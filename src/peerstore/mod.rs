@@ -200,11 +200,22 @@ impl Peerstore {
         key: &datastore::Key,
         decode: impl FnOnce(&[u8]) -> codec::Result<T>,
     ) -> Result<Option<T>> {
+        Ok(self.read_decoded_with_bytes(key, decode)?.map(|(v, _)| v))
+    }
+
+    /// [`Peerstore::read_decoded`], keeping the bytes read too: a conditional write over a
+    /// shared store expects them.
+    pub(crate) fn read_decoded_with_bytes<T>(
+        &self,
+        key: &datastore::Key,
+        decode: impl FnOnce(&[u8]) -> codec::Result<T>,
+    ) -> Result<Option<(T, Vec<u8>)>> {
         match self.inner.ds.get(key)? {
             None => Ok(None),
-            Some(bytes) => decode(&bytes)
-                .map(Some)
-                .map_err(|source| Error::corrupt(key, source)),
+            Some(bytes) => match decode(&bytes) {
+                Ok(v) => Ok(Some((v, bytes))),
+                Err(source) => Err(Error::corrupt(key, source)),
+            },
         }
     }
 

@@ -16,11 +16,11 @@ impl Peerstore {
     /// The stored protocols (sorted), and the bytes they were read from. Call with the peer
     /// locked.
     fn load_protocols(&self, peer: &RawPeerId) -> Result<(Vec<String>, Option<Vec<u8>>)> {
-        let key = self.protocols_key(peer);
-        let Some(bytes) = self.inner.ds.get(&key)? else {
+        let Some((decoded, bytes)) =
+            self.read_decoded_with_bytes(&self.protocols_key(peer), gob::decode_protocols)?
+        else {
             return Ok((Vec::new(), None));
         };
-        let decoded = gob::decode_protocols(&bytes).map_err(|e| Error::corrupt(&key, e))?;
         let mut p = decoded.protocols;
         p.sort();
         p.dedup();
