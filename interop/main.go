@@ -8,6 +8,8 @@
 //	interop apply DIR OPS [--gc-lookahead DURATION]  replay an op script through go-libp2p
 //	interop gen SEED N           a seeded random op script of N ops (differential replay)
 //	interop throughput STORE THREADS SECONDS  writes/s and reads/s (benches/compare_sql.sh)
+//	interop scale-populate DIR N SEED | scale-open DIR | scale-churn DIR SECONDS THREADS READ%
+//	                             the scale and stall runs of benches/compare_scale.sh
 //
 // A store is a LevelDB directory, sqlite:FILE or a PostgreSQL URL (table: $INTEROP_TABLE,
 // default blocks).
@@ -59,6 +61,25 @@ func main() {
 		if _, err = fmt.Sscan(args[1], &threads); err == nil {
 			if _, err = fmt.Sscan(args[2], &seconds); err == nil {
 				err = throughput(args[0], threads, seconds)
+			}
+		}
+	case cmd == "scale-populate" && len(args) == 3:
+		var n, seed int64
+		if _, err = fmt.Sscan(args[1], &n); err == nil {
+			if _, err = fmt.Sscan(args[2], &seed); err == nil {
+				err = scalePopulate(args[0], int(n), seed)
+			}
+		}
+	case cmd == "scale-open" && len(args) == 1:
+		err = scaleOpen(args[0])
+	case cmd == "scale-churn" && len(args) == 4:
+		var seconds float64
+		var threads, readPercent int
+		if _, err = fmt.Sscan(args[1], &seconds); err == nil {
+			if _, err = fmt.Sscan(args[2], &threads); err == nil {
+				if _, err = fmt.Sscan(args[3], &readPercent); err == nil {
+					err = scaleChurn(args[0], seconds, threads, readPercent)
+				}
 			}
 		}
 	default:

@@ -50,6 +50,7 @@ use arc_cache::ArcCache;
 pub use addr_book::AddrEntryInfo;
 pub use addr_book_gc::GcReport;
 pub use batch::PeerstoreBatch;
+#[cfg(feature = "libp2p")]
 pub(crate) use clock::expiry;
 pub use clock::{Clock, MockClock, SystemClock};
 pub use options::Options;
