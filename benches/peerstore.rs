@@ -97,8 +97,6 @@ fn peerstore_benches(c: &mut Criterion) {
             for p in &pool {
                 ps.add_addrs(*p, &a, Ttl::PERMANENT).unwrap();
             }
-            // As in a running node, whose GC also compacts what the writes above overwrote.
-            ps.gc().unwrap();
             c.bench_function(&format!("{}/PeersWithAddrs/{n}", store.name), |b| {
                 b.iter(|| black_box(ps.peers_with_addrs().unwrap()))
             });

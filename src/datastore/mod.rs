@@ -384,8 +384,9 @@ pub trait Datastore: Send + Sync {
     /// Flushes and releases the store; later calls fail with [`Error::Closed`].
     fn close(&self) -> Result<()>;
 
-    /// Housekeeping the engine needs from time to time (LevelDB: a compaction, when enough was
-    /// written since the last one). Returns whether it did anything. The peerstore's GC calls it.
+    /// Housekeeping the engine needs from time to time, in slices that never hold other calls
+    /// up for long (LevelDB: bring the compactions' view of live snapshots up to date after a
+    /// reopen). Returns whether it did anything. The peerstore's GC calls it.
     fn maintain(&self) -> Result<bool> {
         Ok(false)
     }
