@@ -10,6 +10,12 @@ use crate::datastore::{Batch, Op};
 impl Peerstore {
     /// Loads a peer's record: from the cache, else from the store. Call with the peer locked.
     pub(crate) fn load_record(&self, peer: &[u8]) -> Result<Option<AddrBookRecord>> {
+        self.fetch_record(peer, true)
+    }
+
+    /// Loads a record from the cache, else from the store, caching what the store had when
+    /// `fill` (a record about to be written is cached by its write instead).
+    fn fetch_record(&self, peer: &[u8], fill: bool) -> Result<Option<AddrBookRecord>> {
         if let Some(cache) = &self.inner.cache {
             let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(rec) = c.get_mut(&peer.to_vec()) {
@@ -29,7 +35,9 @@ impl Peerstore {
             return Ok(rec);
         }
         let rec = self.read_decoded(&key, AddrBookRecord::decode)?;
-        self.cache_put(peer, rec.clone());
+        if fill {
+            self.cache_put(peer, rec.clone());
+        }
         Ok(rec)
     }
     /// The write of a record (a delete when it holds no addresses). Go never stores an empty
@@ -100,9 +108,10 @@ impl Peerstore {
                 .remove(&peer.to_vec());
         }
     }
-    /// The peer's record, or a new empty one; the flag says it is new. Call with the peer locked.
+    /// The peer's record, or a new empty one, to be written; the flag says it is new. Call with
+    /// the peer locked.
     pub(crate) fn load_or_new(&self, peer: &[u8]) -> Result<(AddrBookRecord, bool)> {
-        Ok(match self.load_record(peer)? {
+        Ok(match self.fetch_record(peer, false)? {
             Some(rec) => (rec, false),
             None => (
                 AddrBookRecord {

@@ -465,6 +465,8 @@ fn open_engine(path: &Path, options: &LevelDbOptions) -> Result<Engine> {
         reuse_logs: false,
         reuse_manifest: false,
         write_buffer_size: options.write_buffer_size,
+        // goleveldb's default block cache (rusty-leveldb's is 4 MiB).
+        block_cache_capacity_bytes: 8 << 20,
         compressor: if options.snappy {
             compressor::SnappyCompressor::ID
         } else {
