@@ -4,8 +4,9 @@
 //! hour's TTL); then as many threads read `addrs` of those peers. Prints one JSON line:
 //! `{"writes_per_s": ..., "stored_per_s": ..., "reads_per_s": ...}`.
 //!
-//! `cargo bench --bench sql_throughput -- STORE THREADS SECONDS [TABLE]`, STORE being
-//! `sqlite:FILE` or a `postgres://` URL.
+//! `cargo bench --bench sql_throughput -- STORE THREADS SECONDS [TABLE [READ_CACHE]]`, STORE
+//! being `sqlite:FILE` or a `postgres://` URL; READ_CACHE (PostgreSQL only, default 0) is
+//! `PostgresOptions::read_cache`, with the default age bound (1 s).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,10 +27,11 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let [store, threads, seconds, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: sql_throughput STORE THREADS SECONDS [TABLE]");
+        eprintln!("usage: sql_throughput STORE THREADS SECONDS [TABLE [READ_CACHE]]");
         std::process::exit(2);
     };
     let table = rest.first().cloned().unwrap_or_else(|| "blocks".to_owned());
+    let read_cache: usize = rest.get(1).map_or(0, |n| n.parse().expect("READ_CACHE"));
     let threads: usize = threads.parse().expect("THREADS is a number");
     let window = Duration::from_secs_f64(seconds.parse().expect("SECONDS is a number"));
     let open = || -> Arc<dyn Datastore> {
@@ -49,6 +51,7 @@ fn main() {
                     store,
                     PostgresOptions {
                         table: table.clone(),
+                        read_cache,
                         ..Default::default()
                     },
                 )

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{PgTable, addrs_from, peer};
+use pstoreds::datastore::{Datastore, Key, PostgresDatastore, PostgresOptions};
 use pstoreds::peerstore::{MockClock, Peerstore};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -55,6 +56,201 @@ fn two_stores_hammering_the_same_peers_lose_no_update() {
     }
 }
 
+/// The same with a read cache in each store: a stale cached record makes the conditional
+/// write fail, the key is dropped from the cache, and the retry reads the server.
+#[test]
+fn two_caching_stores_hammering_the_same_peers_lose_no_update() {
+    let Some(table) = PgTable::new() else { return };
+    let clock = MockClock::at_unix(common::START);
+    let open = || {
+        common::options(1024, &clock)
+            .open_datastore(Arc::new(table.open_with(|o| PostgresOptions {
+                read_cache: 1000,
+                read_cache_max_age: Duration::from_secs(60),
+                ..o
+            })))
+            .unwrap()
+    };
+    let stores = [open(), open()];
+    let peers: Vec<_> = (0..3).map(|_| peer()).collect();
+    const PER_THREAD: usize = 30;
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (ps, peers) = (&stores[t % 2], &peers);
+            s.spawn(move || {
+                for i in 0..PER_THREAD {
+                    let p = peers[i % peers.len()];
+                    ps.add_addr(p, &addrs_from(t * PER_THREAD + i, 1)[0], HOUR)
+                        .unwrap();
+                    ps.add_protocols(p, &[format!("/t{t}/{i}")]).unwrap();
+                }
+            });
+        }
+    });
+    for (n, p) in peers.iter().enumerate() {
+        let want: Vec<_> = (0..4 * PER_THREAD)
+            .filter(|k| (k % PER_THREAD) % peers.len() == n)
+            .flat_map(|k| addrs_from(k, 1))
+            .collect();
+        for ps in &stores {
+            // What the other store wrote last is announced within milliseconds.
+            let mut got = ps.addrs(p).unwrap();
+            for _ in 0..100 {
+                if got.len() == want.len() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                got = ps.addrs(p).unwrap();
+            }
+            common::assert_addrs(&want, got);
+            assert_eq!(ps.get_protocols(p).unwrap().len(), want.len());
+        }
+    }
+}
+
+/// Polls `ds.get(key)` for up to 2 s until it returns `want`; the last value read.
+fn eventually(ds: &PostgresDatastore, key: &Key, want: &[u8]) -> Option<Vec<u8>> {
+    let mut got = ds.get(key).unwrap();
+    for _ in 0..100 {
+        if got.as_deref() == Some(want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        got = ds.get(key).unwrap();
+    }
+    got
+}
+
+/// A value cached by one store is dropped when another store of ours writes the key (its
+/// announcement), long before the cache's age bound; a write that is not announced (as
+/// go-libp2p's) is not seen until then: reads come from memory.
+#[test]
+fn a_cached_value_goes_when_another_store_announces_a_write() {
+    let Some(table) = PgTable::new() else { return };
+    let cached = table.open_with(|o| PostgresOptions {
+        read_cache: 100,
+        read_cache_max_age: Duration::from_secs(60),
+        ..o
+    });
+    assert!(cached.read_cache_live());
+    let writer = table.open();
+    let key = Key::new("/peers/addrs/K");
+    assert_eq!(cached.get(&key).unwrap(), None, "absent, and cached so");
+    writer.put(&key, b"v1").unwrap();
+    assert_eq!(
+        eventually(&cached, &key, b"v1").as_deref(),
+        Some(&b"v1"[..])
+    );
+    writer.put(&key, b"v2").unwrap();
+    assert_eq!(
+        eventually(&cached, &key, b"v2").as_deref(),
+        Some(&b"v2"[..])
+    );
+    // Unannounced: the cache keeps serving v2.
+    table.sql(&format!(
+        "UPDATE {} SET data = 'v3'::bytea WHERE key = '/peers/addrs/K'",
+        table.name
+    ));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v2"[..]));
+}
+
+/// An unannounced write is seen once the cached value is older than the age bound.
+#[test]
+fn a_cached_value_is_read_again_after_its_max_age() {
+    let Some(table) = PgTable::new() else { return };
+    let cached = table.open_with(|o| PostgresOptions {
+        read_cache: 100,
+        read_cache_max_age: Duration::from_millis(300),
+        ..o
+    });
+    let key = Key::new("/peers/addrs/K");
+    cached.put(&key, b"v1").unwrap();
+    assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v1"[..]));
+    table.sql(&format!(
+        "UPDATE {} SET data = 'v2'::bytea WHERE key = '/peers/addrs/K'",
+        table.name
+    ));
+    assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v1"[..]));
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v2"[..]));
+}
+
+/// The listener's connection killed by the server and no new one allowed (the role's
+/// connection limit reached): nothing is served from the cache while it cannot listen (an
+/// announcement may be missed), though reads still work; once it listens again, the cache
+/// serves again.
+#[test]
+fn the_cache_is_bypassed_while_its_listener_is_disconnected() {
+    let Some(table) = PgTable::new() else { return };
+    // A role of its own, whose connection limit keeps the listener out.
+    let role = format!("{}_role", table.name);
+    table.sql(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'pw' CONNECTION LIMIT 2; \
+         CREATE TABLE {t} (key TEXT NOT NULL UNIQUE, data BYTEA); \
+         GRANT ALL ON {t} TO {role}",
+        t = table.name
+    ));
+    let (scheme, rest) = table.url.split_once("://").unwrap();
+    let url = format!("{scheme}://{role}:pw@{}", rest.split_once('@').unwrap().1);
+    let cached = PostgresDatastore::open(
+        &url,
+        PostgresOptions {
+            table: table.name.clone(),
+            create_table: false,
+            pool_size: 1,
+            read_cache: 100,
+            read_cache_max_age: Duration::from_secs(60),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let key = Key::new("/peers/addrs/K");
+    let set = |v: &str| {
+        table.sql(&format!(
+            "INSERT INTO {t} (key, data) VALUES ('/peers/addrs/K', '{v}'::bytea) \
+             ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data",
+            t = table.name
+        ))
+    };
+    set("v1");
+    assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v1"[..]));
+    table.sql(&format!("ALTER ROLE {role} CONNECTION LIMIT 1"));
+    let mut c = postgres::Client::connect(&table.url, postgres::NoTls).unwrap();
+    let killed = c
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE usename = $1 AND query LIKE 'LISTEN%'",
+            &[&role],
+        )
+        .unwrap()
+        .len();
+    assert_eq!(killed, 1, "the listener's connection");
+    std::thread::sleep(Duration::from_millis(300));
+    set("v2");
+    assert_eq!(
+        cached.get(&key).unwrap().as_deref(),
+        Some(&b"v2"[..]),
+        "read from the server while the listener is out"
+    );
+    assert!(!cached.read_cache_live());
+    // Let it back in: it listens again, and caches again.
+    table.sql(&format!("ALTER ROLE {role} CONNECTION LIMIT 2"));
+    for _ in 0..300 {
+        if cached.read_cache_live() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(cached.read_cache_live(), "the listener reconnected");
+    assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v2"[..]));
+    set("v3");
+    assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v2"[..]));
+    cached.close().unwrap();
+    drop(cached);
+    table.sql(&format!("DROP TABLE {t}; DROP ROLE {role}", t = table.name));
+}
+
 #[test]
 fn a_store_sees_what_another_wrote_without_delay() {
     let Some(table) = PgTable::new() else { return };
@@ -79,7 +275,6 @@ fn a_store_sees_what_another_wrote_without_delay() {
 /// acknowledged write is there.
 #[test]
 fn connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_lost() {
-    use pstoreds::datastore::{Datastore, Key};
     let Some(table) = PgTable::new() else { return };
     // A name of its own: only this test's connections are killed.
     let ds = Arc::new(

@@ -12,15 +12,23 @@
 //!   insert that claims a key expected absent) and compare the stored value; a batch of one op
 //!   with a condition on its own key is one compare-and-set statement. A change by anybody since
 //!   the value was read is detected ([`Error::Conflict`]).
+//! - Every write announces the keys it changed (`NOTIFY pstoreds_<table>`, in the same
+//!   transaction, delivered at its commit), and [`PostgresOptions::read_cache`] keeps values
+//!   read between reads, each for at most [`PostgresOptions::read_cache_max_age`]: a listener
+//!   connection drops a key as soon as another process announces a change to it. go-libp2p
+//!   does not announce its writes: the age bound is how stale a read can be after one of
+//!   them. While the listener is not connected nothing is served from the cache.
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_cache::ArcCache;
 use postgres::config::SslMode;
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Statement};
 
 use super::{
@@ -57,6 +65,17 @@ pub struct PostgresOptions {
     /// PEM root certificate (and its host name). Without it, TLS encrypts but does not
     /// authenticate the server, as libpq's `sslmode=require` does.
     pub tls_root_certificate: Option<PathBuf>,
+    /// Values kept in memory between reads (an ARC cache of this many keys; absent keys
+    /// count). Default 0: every read asks the server, so no read is ever stale.
+    pub read_cache: usize,
+    /// How long a cached value is served without asking the server again: the bound on how
+    /// stale a read may be after a write by a process that does not announce its writes
+    /// (go-libp2p). Writes of processes of this crate evict at once (their announcement
+    /// arrives within milliseconds of the commit). Default: 1 s.
+    pub read_cache_max_age: Duration,
+    /// Announce the keys each write changes (`NOTIFY`), so that caching processes drop them.
+    /// Default: true (turn it off only when no process caches).
+    pub announce_writes: bool,
 }
 
 impl Default for PostgresOptions {
@@ -72,6 +91,9 @@ impl Default for PostgresOptions {
             sync: SyncPolicy::Always,
             application_name: "pstoreds".to_owned(),
             tls_root_certificate: None,
+            read_cache: 0,
+            read_cache_max_age: Duration::from_secs(1),
+            announce_writes: true,
         }
     }
 }
@@ -87,6 +109,10 @@ pub struct PostgresDatastore {
     pool: Mutex<PoolState>,
     returned: Condvar,
     closed: AtomicBool,
+    /// This open's name in announcements (its own are not news to it).
+    instance: String,
+    cache: Option<Arc<ReadCache>>,
+    listener: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for PostgresDatastore {
@@ -113,7 +139,7 @@ struct Conn {
 /// The statements, with the table name filled in; `Conn::prepared` is indexed by `Sql`.
 struct Statements([String; SQL_COUNT]);
 
-const SQL_COUNT: usize = 10;
+const SQL_COUNT: usize = 12;
 
 #[derive(Clone, Copy)]
 enum Sql {
@@ -127,10 +153,29 @@ enum Sql {
     PutIfUnchanged = 7,
     PutIfAbsent = 8,
     DeleteIfUnchanged = 9,
+    Announce = 10,
+    Claim = 11,
+}
+
+/// The channel a table's writes are announced on.
+fn channel(table: &str) -> String {
+    let mut c = format!("pstoreds_{table}");
+    c.truncate(63);
+    c
 }
 
 impl Statements {
-    fn new(t: &str) -> Statements {
+    /// The statements on table `t`. With `announce`, a one-statement write also announces its
+    /// key when it changed a row (its last parameter is the announcement).
+    fn new(t: &str, announce: bool) -> Statements {
+        let c = channel(t);
+        let one = |sql: String, payload: usize| {
+            if announce {
+                format!("WITH w AS ({sql} RETURNING 1) SELECT pg_notify('{c}', ${payload}) FROM w")
+            } else {
+                sql
+            }
+        };
         Statements([
             format!("SELECT data FROM {t} WHERE key = $1"),
             // Several puts in one statement; go-ds-sql's put is the one-row form of this.
@@ -149,18 +194,35 @@ impl Statements {
                     ORDER BY key COLLATE \"C\""
             ),
             // go-ds-sql's put and delete, for a batch of one.
-            format!(
-                "INSERT INTO {t} (key, data) VALUES ($1, $2) \
-                    ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data"
+            one(
+                format!(
+                    "INSERT INTO {t} (key, data) VALUES ($1, $2) \
+                        ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data"
+                ),
+                3,
             ),
-            format!("DELETE FROM {t} WHERE key = $1"),
+            one(format!("DELETE FROM {t} WHERE key = $1"), 2),
             // A batch of one with a condition on its own key, in one statement: the row is
             // locked and the condition re-checked on its latest version (compare-and-set).
-            format!("UPDATE {t} SET data = $2 WHERE key = $1 AND coalesce(data, ''::bytea) = $3"),
+            one(
+                format!(
+                    "UPDATE {t} SET data = $2 WHERE key = $1 AND coalesce(data, ''::bytea) = $3"
+                ),
+                4,
+            ),
             // Also: a key expected absent is claimed (an uncommitted row others wait on) by
-            // inserting it.
+            // inserting it. (The claim inside a transaction does not announce: the
+            // transaction announces its keys before it commits.)
+            one(
+                format!("INSERT INTO {t} (key, data) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"),
+                3,
+            ),
+            one(
+                format!("DELETE FROM {t} WHERE key = $1 AND coalesce(data, ''::bytea) = $2"),
+                3,
+            ),
+            format!("SELECT pg_notify('{c}', $1)"),
             format!("INSERT INTO {t} (key, data) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"),
-            format!("DELETE FROM {t} WHERE key = $1 AND coalesce(data, ''::bytea) = $2"),
         ])
     }
 }
@@ -270,6 +332,138 @@ fn like_prefix(prefix: &str) -> String {
     pattern
 }
 
+/// A cached value (`None`: the key is absent) and when it was read.
+type Cached = (Option<Vec<u8>>, Instant);
+
+/// The read cache ([`PostgresOptions::read_cache`]) and what its listener thread shares.
+struct ReadCache {
+    entries: Mutex<ArcCache<String, Cached>>,
+    max_age: Duration,
+    /// Bumped by every eviction: a value read from the server is cached only if nothing was
+    /// evicted while it was read (the eviction may have been of that very key, for a change
+    /// committed after the read).
+    epoch: AtomicU64,
+    /// The listener is connected and listening: only then is anything served or cached.
+    listening: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl ReadCache {
+    /// A fresh cached value, if any: `Some(None)` is a key known absent.
+    fn get(&self, key: &str) -> Option<Option<Vec<u8>>> {
+        if !self.listening.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get_mut(&key.to_owned()) {
+            Some((value, at)) if at.elapsed() < self.max_age => Some(value.clone()),
+            Some(_) => {
+                entries.remove(&key.to_owned());
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Caches what the server said, unless something was evicted since `epoch`.
+    fn fill(&self, key: &str, value: &Option<Vec<u8>>, epoch: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if self.listening.load(Ordering::SeqCst) && self.epoch.load(Ordering::SeqCst) == epoch {
+            entries.insert(key.to_owned(), (value.clone(), Instant::now()));
+        }
+    }
+
+    fn evict<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for key in keys {
+            entries.remove(&key.to_owned());
+        }
+    }
+
+    fn clear(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
+    }
+}
+
+/// The listener thread: a connection of its own that `LISTEN`s on the table's channel and
+/// evicts what other processes announce. Whenever it is not connected, the cache is emptied
+/// and bypassed (an announcement may have been missed); it reconnects with a growing delay.
+fn listen(
+    cache: Arc<ReadCache>,
+    connect: impl Fn() -> std::result::Result<Client, postgres::Error>,
+    channel: String,
+    instance: String,
+    server: String,
+) {
+    let mut delay = Duration::from_millis(50);
+    let sleep = |d: Duration| {
+        let until = Instant::now() + d;
+        while Instant::now() < until && !cache.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20).min(d));
+        }
+    };
+    while !cache.stop.load(Ordering::SeqCst) {
+        let mut client = match connect().and_then(|mut c| {
+            c.batch_execute(&format!("LISTEN {channel}"))?;
+            Ok(c)
+        }) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(%server, error = %describe(&e),
+                    "the read cache's listener cannot connect; reads go to the server");
+                sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        delay = Duration::from_millis(50);
+        // What was cached before the LISTEN may have changed unannounced to us.
+        cache.clear();
+        cache.listening.store(true, Ordering::SeqCst);
+        while !cache.stop.load(Ordering::SeqCst) {
+            let next = client
+                .notifications()
+                .timeout_iter(Duration::from_millis(100))
+                .next();
+            match next {
+                Ok(Some(note)) => {
+                    let mut lines = note.payload().split('\n');
+                    if lines.next() != Some(instance.as_str()) {
+                        cache.evict(lines);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%server, error = %describe(&e),
+                        "the read cache's listener lost its connection; reconnecting");
+                    break;
+                }
+                Ok(None) if client.is_closed() => break,
+                Ok(None) => {}
+            }
+        }
+        cache.listening.store(false, Ordering::SeqCst);
+        cache.clear();
+    }
+}
+
+/// Announcements of `keys` by `instance`, each within PostgreSQL's 8000-byte payload limit.
+fn announcements<'a>(instance: &str, keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for key in keys {
+        match out.last_mut() {
+            Some(last) if last.len() + 1 + key.len() <= 7900 => {
+                last.push('\n');
+                last.push_str(key);
+            }
+            _ => out.push(format!("{instance}\n{key}")),
+        }
+    }
+    out
+}
+
 impl PostgresDatastore {
     /// Connects to the server named by `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB
     /// [?sslmode=disable|prefer|require]`; `postgresql://` too), checks the table (creating it
@@ -307,8 +501,27 @@ impl PostgresDatastore {
             _ => Some(tls_connector(&options).map_err(server_err)?),
         };
         let table = options.table.to_ascii_lowercase();
+        let cache = match options.read_cache {
+            0 => None,
+            n => Some(Arc::new(ReadCache {
+                entries: Mutex::new(ArcCache::new(n).map_err(|e| server_err(e.to_owned()))?),
+                max_age: options.read_cache_max_age,
+                epoch: AtomicU64::new(0),
+                listening: AtomicBool::new(false),
+                stop: AtomicBool::new(false),
+            })),
+        };
+        static OPENS: AtomicU64 = AtomicU64::new(0);
+        let instance = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+            OPENS.fetch_add(1, Ordering::SeqCst)
+        );
         let ds = PostgresDatastore {
-            sql: Statements::new(&table),
+            sql: Statements::new(&table, options.announce_writes),
             server,
             table,
             config,
@@ -317,9 +530,79 @@ impl PostgresDatastore {
             pool: Mutex::new(PoolState::default()),
             returned: Condvar::new(),
             closed: AtomicBool::new(false),
+            instance,
+            cache,
+            listener: Mutex::new(None),
         };
         ds.prepare_table()?;
+        ds.start_listener()?;
         Ok(ds)
+    }
+
+    /// Starts the read cache's listener and waits (up to the connect timeout) until it
+    /// listens, so that the cache serves from the first read.
+    fn start_listener(&self) -> Result<()> {
+        let Some(cache) = self.cache.clone() else {
+            return Ok(());
+        };
+        let (config, tls) = (self.config.clone(), self.tls.clone());
+        let connect = move || match &tls {
+            None => config.connect(NoTls),
+            Some(tls) => config.connect(tls.clone()),
+        };
+        let (channel, instance, server) = (
+            channel(&self.table),
+            self.instance.clone(),
+            self.server.clone(),
+        );
+        let shared = cache.clone();
+        let handle = std::thread::Builder::new()
+            .name("pstoreds-pg-listen".into())
+            .spawn(move || listen(shared, connect, channel, instance, server))
+            .map_err(|e| Error::Server {
+                server: self.server.clone(),
+                reason: format!("cannot start the read cache's listener thread: {e}"),
+            })?;
+        *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        let deadline = Instant::now() + self.options.connect_timeout;
+        while !cache.listening.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
+    /// Stops the listener thread.
+    fn stop_listener(&self) {
+        if let Some(cache) = &self.cache {
+            cache.stop.store(true, Ordering::SeqCst);
+            cache.listening.store(false, Ordering::SeqCst);
+        }
+        let handle = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    /// After a write (or a failed one): the batch's keys are evicted from our cache.
+    fn evict_batch(&self, batch: &Batch) {
+        if let Some(cache) = &self.cache {
+            let written = batch.ops().iter().map(|op| match op {
+                Op::Put(k, _) | Op::Delete(k) => k.as_str(),
+            });
+            cache.evict(written.chain(batch.expected().iter().map(|(k, _)| k.as_str())));
+        }
+    }
+
+    /// Whether the read cache serves reads now: its listener is connected (false without a
+    /// cache). A health check for operators; reads are correct either way.
+    pub fn read_cache_live(&self) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|c| c.listening.load(Ordering::SeqCst))
     }
 
     /// The server, as a URL without the password.
@@ -617,14 +900,27 @@ impl<'a> OneStatement<'a> {
 
 impl Datastore for PostgresDatastore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.run(
+        let epoch = match &self.cache {
+            Some(cache) => {
+                if let Some(value) = cache.get(key.as_str()) {
+                    return Ok(value);
+                }
+                Some(cache.epoch.load(Ordering::SeqCst))
+            }
+            None => None,
+        };
+        let value = self.run(
             || format!("reading key {key}"),
             |source| Error::Read {
                 key: key.to_string(),
                 source,
             },
             |conn| get_on(conn, &self.sql, key),
-        )
+        )?;
+        if let (Some(cache), Some(epoch)) = (&self.cache, epoch) {
+            cache.fill(key.as_str(), &value, epoch);
+        }
+        Ok(value)
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>> {
@@ -657,7 +953,45 @@ impl Datastore for PostgresDatastore {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Some(one) = OneStatement::of(&batch) {
+        let written = self.write_announced(&batch);
+        // Whatever happened (a conflict means our cached value was stale), our cache drops
+        // the keys; the next read asks the server.
+        self.evict_batch(&batch);
+        written
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn close(&self) -> Result<()> {
+        self.stop_listener();
+        self.closed.store(true, Ordering::SeqCst);
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = std::mem::take(&mut pool.idle);
+        pool.open -= idle.len();
+        drop(pool);
+        for conn in idle {
+            // Closing tells the server; an error here changes nothing stored.
+            let _ = conn.client.close();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PostgresDatastore {
+    fn drop(&mut self) {
+        self.stop_listener();
+    }
+}
+
+impl PostgresDatastore {
+    /// Writes a batch, announcing its keys in the same transaction when
+    /// [`PostgresOptions::announce_writes`] is on.
+    fn write_announced(&self, batch: &Batch) -> Result<()> {
+        let announce = self.options.announce_writes;
+        if let Some(one) = OneStatement::of(batch) {
+            let payload = announcements(&self.instance, [one.key]).remove(0);
             return self.run(
                 || batch.describe(),
                 |source| Error::Write {
@@ -673,6 +1007,9 @@ impl Datastore for PostgresDatastore {
                     if let Some(v) = one.expected {
                         params.push(v);
                     }
+                    if announce {
+                        params.push(&payload);
+                    }
                     let rows = conn.client.execute(&stmt, &params)?;
                     if one.conditional && rows == 0 {
                         return Err(Fail::Ds(Error::Conflict {
@@ -683,7 +1020,7 @@ impl Datastore for PostgresDatastore {
                 },
             );
         }
-        let (keys, values, deleted) = net_effect(&batch);
+        let (keys, values, deleted) = net_effect(batch);
         // The conditions' rows, locked in one order for every process (two batches locking
         // the same keys cannot deadlock); a key expected absent is claimed by inserting it.
         let mut conditions: Vec<&(Key, Option<Vec<u8>>)> = batch.expected().iter().collect();
@@ -696,9 +1033,10 @@ impl Datastore for PostgresDatastore {
             },
             |conn| {
                 let lock_row = conn.statement(&self.sql, Sql::LockRow)?;
-                let claim = conn.statement(&self.sql, Sql::PutIfAbsent)?;
+                let claim = conn.statement(&self.sql, Sql::Claim)?;
                 let put = conn.statement(&self.sql, Sql::Put)?;
                 let delete = conn.statement(&self.sql, Sql::Delete)?;
+                let announce_stmt = conn.statement(&self.sql, Sql::Announce)?;
                 let mut tx = conn.client.transaction()?;
                 let mut claimed: Vec<String> = Vec::new();
                 for (key, expected) in &conditions {
@@ -735,27 +1073,16 @@ impl Datastore for PostgresDatastore {
                 if !keys.is_empty() {
                     tx.execute(&put, &[&keys, &values])?;
                 }
+                if announce {
+                    let changed = keys.iter().chain(deleted.iter()).map(String::as_str);
+                    for payload in announcements(&self.instance, changed) {
+                        tx.execute(&announce_stmt, &[&payload])?;
+                    }
+                }
                 tx.commit()?;
                 Ok(())
             },
         )
-    }
-
-    fn is_shared(&self) -> bool {
-        true
-    }
-
-    fn close(&self) -> Result<()> {
-        self.closed.store(true, Ordering::SeqCst);
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        let idle = std::mem::take(&mut pool.idle);
-        pool.open -= idle.len();
-        drop(pool);
-        for conn in idle {
-            // Closing tells the server; an error here changes nothing stored.
-            let _ = conn.client.close();
-        }
-        Ok(())
     }
 }
 

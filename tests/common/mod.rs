@@ -177,12 +177,20 @@ impl PgTable {
     }
 
     pub fn open(&self) -> pstoreds::datastore::PostgresDatastore {
+        self.open_with(|o| o)
+    }
+
+    /// Opens the table with options changed by `tweak`.
+    pub fn open_with(
+        &self,
+        tweak: impl FnOnce(pstoreds::datastore::PostgresOptions) -> pstoreds::datastore::PostgresOptions,
+    ) -> pstoreds::datastore::PostgresDatastore {
         pstoreds::datastore::PostgresDatastore::open(
             &self.url,
-            pstoreds::datastore::PostgresOptions {
+            tweak(pstoreds::datastore::PostgresOptions {
                 table: self.name.clone(),
                 ..Default::default()
-            },
+            }),
         )
         .unwrap()
     }
