@@ -37,6 +37,61 @@ fn get_put_delete(ds: &dyn Datastore) {
     ds.delete(&k("/a")).unwrap();
 }
 
+/// A query read in pages (`Query::page`) returns what one query returns, in order, each page
+/// at most its limit and starting after the previous page's last key; values come with the
+/// keys unless keys only were asked for.
+fn paged_queries_walk_the_prefix_in_order(ds: &dyn Datastore) {
+    let mut want = Vec::new();
+    for i in 0..23 {
+        let key = format!("/peers/addrs/P{i:02}");
+        ds.put(&k(&key), key.as_bytes()).unwrap();
+        want.push(key);
+    }
+    ds.put(&k("/peers/addrsX"), b"outside").unwrap();
+    ds.put(&k("/peers/a"), b"before").unwrap();
+    for keys_only in [false, true] {
+        let mut got = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let mut q = Query::prefix(k("/peers/addrs")).page(after.clone(), 5);
+            q.keys_only = keys_only;
+            let page = ds.query(&q).unwrap();
+            assert!(page.len() <= 5);
+            for e in &page {
+                let key = String::from_utf8(e.key.clone()).unwrap();
+                let value = if keys_only {
+                    Vec::new()
+                } else {
+                    key.clone().into_bytes()
+                };
+                assert_eq!(e.value, value, "{key}");
+                got.push(key);
+            }
+            match page.last() {
+                Some(last) if page.len() == 5 => after = Some(last.key.clone()),
+                _ => break,
+            }
+        }
+        assert_eq!(got, want);
+    }
+    // A page may start after a key that is not stored, and before the prefix.
+    let from_gap = ds
+        .query(&Query::keys(k("/peers/addrs")).page(Some(b"/peers/addrs/P10x".to_vec()), 3))
+        .unwrap();
+    assert_eq!(
+        from_gap.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
+        [
+            b"/peers/addrs/P11".to_vec(),
+            b"/peers/addrs/P12".to_vec(),
+            b"/peers/addrs/P13".to_vec()
+        ]
+    );
+    let from_before = ds
+        .query(&Query::keys(k("/peers/addrs")).page(Some(b"/a".to_vec()), 1))
+        .unwrap();
+    assert_eq!(from_before[0].key, b"/peers/addrs/P00");
+}
+
 fn prefix_query_matches_strict_children_in_order(ds: &dyn Datastore) {
     for key in [
         "/peers/metadata/MZXW6YTBOI/x",
@@ -214,6 +269,12 @@ macro_rules! conformance {
             fn prefix_query_matches_strict_children_in_order() {
                 let (_dir, ds) = $make;
                 super::prefix_query_matches_strict_children_in_order(&ds);
+            }
+
+            #[test]
+            fn paged_queries_walk_the_prefix_in_order() {
+                let (_dir, ds) = $make;
+                super::paged_queries_walk_the_prefix_in_order(&ds);
             }
 
             #[test]

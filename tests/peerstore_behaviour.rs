@@ -96,6 +96,64 @@ fn many_threads_on_shared_peers_leave_a_consistent_store() {
     }
 }
 
+/// GC passes rewrite records (each holds an expired address) while writers add addresses to
+/// them: a pass reads each record with its peer locked, so no address added meanwhile is lost
+/// (a walk that read records before locking them would write stale ones back).
+#[test]
+fn gc_passes_lose_no_address_added_while_they_run() {
+    for cache in [0, 1024] {
+        let f = common::leveldb(cache, |o| o);
+        let peers: Vec<_> = (0..300).map(|_| peer()).collect();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let gc = s.spawn(|| {
+                let mut passes = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    f.ps.gc().unwrap();
+                    passes += 1;
+                }
+                passes
+            });
+            let writers: Vec<_> = (0..3)
+                .map(|t| {
+                    let (ps, clock, peers) = (&f.ps, &f.clock, &peers);
+                    s.spawn(move || {
+                        for i in 0..600 {
+                            let p = peers[(t * 101 + i * 7) % peers.len()];
+                            ps.add_addrs(p, &addrs_from(t * 1000 + i, 1), HOUR).unwrap();
+                            // Expires at the next tick: the GC has work in every record.
+                            ps.add_addrs(p, &addrs_from(5000 + i, 1), Duration::from_secs(1))
+                                .unwrap();
+                            if t == 0 && i % 20 == 0 {
+                                clock.advance(Duration::from_secs(2));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            assert!(gc.join().unwrap() > 0);
+        });
+        for (n, p) in peers.iter().enumerate() {
+            let want: Vec<_> = (0..3)
+                .flat_map(|t| {
+                    (0..600)
+                        .filter(move |i| (t * 101 + i * 7) % 300 == n)
+                        .flat_map(move |i| addrs_from(t * 1000 + i, 1))
+                })
+                .collect();
+            let got = f.ps.addrs(*p).unwrap();
+            for a in &want {
+                assert!(got.contains(a), "peer {n} lost {a} (cache {cache})");
+            }
+        }
+        assert_store_consistent(&f.ps);
+    }
+}
+
 /// go-libp2p #1701: concurrent ConsumePeerRecord calls could store one record's envelope with
 /// another's addresses. Here the highest seq wins, with its own addresses.
 #[test]

@@ -33,9 +33,12 @@ impl Datastore for MemoryDatastore {
         let guard = self.map.read().unwrap_or_else(|e| e.into_inner());
         let map = guard.as_ref().ok_or(Error::Closed)?;
         let prefix = query.prefix.query_prefix().into_bytes();
-        let range = map.range::<[u8], _>((Bound::Included(&prefix[..]), Bound::Unbounded));
+        let start = query.seek_key();
+        let range = map.range::<[u8], _>((Bound::Included(&start[..]), Bound::Unbounded));
         Ok(range
             .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| query.past_start(k))
+            .take(query.limit.unwrap_or(usize::MAX))
             .map(|(k, v)| Entry {
                 key: k.clone(),
                 value: if query.keys_only {

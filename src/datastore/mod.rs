@@ -202,6 +202,10 @@ pub struct Query {
     pub prefix: Key,
     /// Return keys without values (values come back empty).
     pub keys_only: bool,
+    /// Only keys (as bytes) greater than this one: where the previous page ended.
+    pub after: Option<Vec<u8>>,
+    /// At most this many entries (the first ones in key order).
+    pub limit: Option<usize>,
 }
 
 impl Query {
@@ -210,14 +214,41 @@ impl Query {
         Query {
             prefix,
             keys_only: false,
+            after: None,
+            limit: None,
         }
     }
 
     /// All keys strictly below `prefix`, without values.
     pub fn keys(prefix: Key) -> Query {
         Query {
-            prefix,
             keys_only: true,
+            ..Query::prefix(prefix)
+        }
+    }
+
+    /// One page of the query: at most `limit` entries with keys after `after` (from the first
+    /// when `None`), so that a walk over many keys holds one page in memory at a time.
+    pub fn page(self, after: Option<Vec<u8>>, limit: usize) -> Query {
+        Query {
+            after,
+            limit: Some(limit),
+            ..self
+        }
+    }
+
+    /// Whether an entry with this key, met in key order, starts after `after` (those at or
+    /// before it are skipped).
+    pub(crate) fn past_start(&self, key: &[u8]) -> bool {
+        self.after.as_deref().is_none_or(|a| key > a)
+    }
+
+    /// The key to seek to: the prefix, or `after` when it sorts later.
+    pub(crate) fn seek_key(&self) -> Vec<u8> {
+        let prefix = self.prefix.query_prefix().into_bytes();
+        match &self.after {
+            Some(a) if a.as_slice() > prefix.as_slice() => a.clone(),
+            _ => prefix,
         }
     }
 }

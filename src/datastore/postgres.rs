@@ -139,7 +139,7 @@ struct Conn {
 /// The statements, with the table name filled in; `Conn::prepared` is indexed by `Sql`.
 struct Statements([String; SQL_COUNT]);
 
-const SQL_COUNT: usize = 12;
+const SQL_COUNT: usize = 13;
 
 #[derive(Clone, Copy)]
 enum Sql {
@@ -155,6 +155,7 @@ enum Sql {
     DeleteIfUnchanged = 9,
     Announce = 10,
     Claim = 11,
+    ScanPage = 12,
 }
 
 /// The channel a table's writes are announced on.
@@ -223,6 +224,12 @@ impl Statements {
             ),
             format!("SELECT pg_notify('{c}', $1)"),
             format!("INSERT INTO {t} (key, data) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"),
+            // One page of a scan, in the byte order of go-ds-sql's text_pattern_ops index
+            // (which serves both the range and the order).
+            format!(
+                "SELECT key, data FROM {t} WHERE key LIKE $1 ESCAPE '\\' AND key ~>~ $2 \
+                    ORDER BY key USING ~<~ LIMIT $3"
+            ),
         ])
     }
 }
@@ -932,8 +939,16 @@ impl Datastore for PostgresDatastore {
                 source,
             },
             |conn| {
-                let stmt = conn.statement(&self.sql, Sql::Scan)?;
-                let rows = conn.client.query(&stmt, &[&pattern])?;
+                let rows = if query.after.is_some() || query.limit.is_some() {
+                    let stmt = conn.statement(&self.sql, Sql::ScanPage)?;
+                    let after = String::from_utf8_lossy(query.after.as_deref().unwrap_or(b""));
+                    let limit = query.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+                    conn.client
+                        .query(&stmt, &[&pattern, &after.as_ref(), &limit])?
+                } else {
+                    let stmt = conn.statement(&self.sql, Sql::Scan)?;
+                    conn.client.query(&stmt, &[&pattern])?
+                };
                 Ok(rows
                     .iter()
                     .map(|r| Entry {

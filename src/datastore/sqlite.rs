@@ -308,6 +308,9 @@ impl Datastore for SqliteDatastore {
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>> {
         let prefix = query.prefix.query_prefix();
+        // Keys are valid UTF-8 here (a `Key`, or a key read back from this table).
+        let start = String::from_utf8_lossy(&query.seek_key()).into_owned();
+        let limit = query.limit.unwrap_or(usize::MAX);
         self.with_conn(
             |c, sql, key_as| {
                 let statement = if query.keys_only {
@@ -316,12 +319,15 @@ impl Datastore for SqliteDatastore {
                     &sql.scan
                 };
                 let mut stmt = c.prepare_cached(statement)?;
-                let mut rows = stmt.query(params![key_as.bind(&prefix)])?;
+                let mut rows = stmt.query(params![key_as.bind(&start)])?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
                     let key = bytes_of(row.get_ref(0)?);
-                    if !key.starts_with(prefix.as_bytes()) {
+                    if !key.starts_with(prefix.as_bytes()) || out.len() >= limit {
                         break;
+                    }
+                    if !query.past_start(&key) {
+                        continue;
                     }
                     out.push(Entry {
                         key,

@@ -124,10 +124,11 @@ impl Peerstore {
             i64::try_from(lookahead.as_nanos()).unwrap_or(i64::MAX),
         );
         let mut batch = Batch::new();
-        self.walk_records(|peers| {
-            for peer in peers {
+        self.walk_records(|records| {
+            for walked in records {
+                let peer = &walked.peer;
                 report.records_visited += 1;
-                let rec = match self.load_record(peer) {
+                let rec = match self.walked_record(walked) {
                     Ok(Some(rec)) => rec,
                     Ok(None) => continue,
                     Err(e) => {
@@ -150,17 +151,18 @@ impl Peerstore {
         Ok(report)
     }
 
-    /// Cleans one record under its lock; adds its write to the batch if it changed.
+    /// Cleans one record under its lock, as loaded; adds its write to the batch if it changed.
     fn purge_record(
         &self,
         peer: &[u8],
+        loaded: Result<Option<AddrBookRecord>>,
         now_unix: i64,
         report: &mut GcReport,
         batch: &mut Batch,
         written: &mut Vec<(Vec<u8>, AddrBookRecord)>,
     ) -> Option<AddrBookRecord> {
         report.records_visited += 1;
-        let mut rec = match self.load_record(peer) {
+        let mut rec = match loaded {
             Ok(Some(rec)) => rec,
             Ok(None) => return None,
             Err(e) => {
@@ -186,10 +188,12 @@ impl Peerstore {
     fn purge_store(&self) -> Result<GcReport> {
         let now_unix = self.inner.clock.now_unix();
         let mut report = GcReport::default();
-        self.walk_records(|peers| {
+        self.walk_records(|records| {
             let (mut batch, mut written) = (Batch::new(), Vec::new());
-            for peer in peers {
-                self.purge_record(peer, now_unix, &mut report, &mut batch, &mut written);
+            for walked in records {
+                let loaded = self.walked_record(walked);
+                let (report, batch, written) = (&mut report, &mut batch, &mut written);
+                self.purge_record(&walked.peer, loaded, now_unix, report, batch, written);
             }
             self.write_gc_chunk(batch, written)
         })?;
@@ -229,7 +233,15 @@ impl Peerstore {
             for (_, peer, key) in chunk {
                 batch.push(Op::Delete(key.clone()));
                 report.index_removed += 1;
-                let rec = self.purge_record(peer, now_unix, &mut report, &mut batch, &mut written);
+                let loaded = self.load_record(peer);
+                let rec = self.purge_record(
+                    peer,
+                    loaded,
+                    now_unix,
+                    &mut report,
+                    &mut batch,
+                    &mut written,
+                );
                 if let Some(first) = rec.as_ref().and_then(|r| r.addrs.first())
                     && first.expiry <= window_end
                 {

@@ -328,25 +328,73 @@ impl Peerstore {
         }
     }
 
-    /// Visits every address record's peer, in chunks of [`RECORD_CHUNK`], with the chunk's
-    /// peers locked while `each_chunk` runs: the one walk the GC and the record cap share.
+    /// Visits every address record, a page of [`RECORD_CHUNK`] at a time, with the page's peers
+    /// locked while `each_chunk` runs: the one walk the GC and the record cap share. Each
+    /// record comes with its bytes, read in one scan after the locks were taken (so they are
+    /// what the store holds while the chunk is handled); one page of keys is in memory at a
+    /// time, whatever the size of the database.
     pub(crate) fn walk_records(
         &self,
-        mut each_chunk: impl FnMut(&[Vec<u8>]) -> Result<()>,
+        mut each_chunk: impl FnMut(&[Walked]) -> Result<()>,
     ) -> Result<()> {
-        let keys = self
-            .inner
-            .ds
-            .query(&Query::keys(Key::new(peer_key::ADDRS)))?;
-        for chunk in keys.chunks(RECORD_CHUNK) {
-            let peers: Vec<Vec<u8>> = chunk
+        let prefix = Key::new(peer_key::ADDRS);
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let listed = self
+                .inner
+                .ds
+                .query(&Query::keys(prefix.clone()).page(after.clone(), RECORD_CHUNK))?;
+            let Some(last) = listed.last().map(|e| e.key.clone()) else {
+                return Ok(());
+            };
+            let peers: Vec<Vec<u8>> = listed
                 .iter()
                 .filter_map(|e| peer_key::record_peer(&e.key_lossy()))
                 .collect();
             let _locks = self.lock_peers(peers.iter().map(Vec::as_slice));
-            each_chunk(&peers)?;
+            // The same range again, with values, now that nobody can change these records.
+            let mut stored: std::collections::HashMap<Vec<u8>, Vec<u8>> = self
+                .inner
+                .ds
+                .query(&Query::prefix(prefix.clone()).page(after.clone(), listed.len()))?
+                .into_iter()
+                .map(|e| (e.key, e.value))
+                .collect();
+            let mut walked = Vec::with_capacity(peers.len());
+            for peer in peers {
+                let key = peer_key::addrs_key(&peer);
+                let bytes = match stored.remove(key.as_bytes()) {
+                    Some(bytes) => Some(bytes),
+                    // Keys written since the listing pushed it past the page: read it alone.
+                    None => self.inner.ds.get(&key)?,
+                };
+                walked.push(Walked { peer, bytes });
+            }
+            each_chunk(&walked)?;
+            if listed.len() < RECORD_CHUNK {
+                return Ok(());
+            }
+            after = Some(last);
         }
-        Ok(())
+    }
+
+    /// A record met by [`Peerstore::walk_records`], decoded; over a shared store its bytes
+    /// become the condition of the record's next write, as a read's do.
+    pub(crate) fn walked_record(&self, walked: &Walked) -> Result<Option<AddrBookRecord>> {
+        let rec = match &walked.bytes {
+            None => None,
+            Some(bytes) => Some(
+                AddrBookRecord::decode(bytes)
+                    .map_err(|source| Error::corrupt(&peer_key::addrs_key(&walked.peer), source))?,
+            ),
+        };
+        if let Some(origins) = &self.inner.origins {
+            origins
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(walked.peer.clone(), walked.bytes.clone());
+        }
+        Ok(rec)
     }
 
     /// Decodes the peer segment of every key under `prefix`, skipping keys whose segment is not
@@ -459,6 +507,13 @@ impl Drop for PeerLock<'_> {
 
 /// How many address records a walk locks and handles at a time.
 pub(crate) const RECORD_CHUNK: usize = 256;
+
+/// One address record in a walk: its peer and its stored bytes (`None`: deleted since the
+/// page was listed).
+pub(crate) struct Walked {
+    pub peer: Vec<u8>,
+    pub bytes: Option<Vec<u8>>,
+}
 
 fn stripe_of(peer: &[u8]) -> usize {
     let mut h = DefaultHasher::new();

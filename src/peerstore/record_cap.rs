@@ -41,14 +41,14 @@ impl Peerstore {
             return Ok(());
         }
         let mut by_expiry: Vec<(i64, Vec<u8>)> = Vec::with_capacity(count);
-        self.walk_records(|peers| {
-            for peer in peers {
-                // Read from the store, not through the cache (a full walk would flush it).
+        self.walk_records(|records| {
+            for walked in records {
+                // Read by the walk, not through the cache (a full walk would flush it).
                 // Unreadable records are never evicted: they are kept as they are.
-                let key = peer_key::addrs_key(peer);
-                if let Ok(Some(rec)) = self.read_decoded(&key, AddrBookRecord::decode) {
+                let Some(bytes) = &walked.bytes else { continue };
+                if let Ok(rec) = AddrBookRecord::decode(bytes) {
                     let last = rec.addrs.iter().map(|a| a.expiry).max().unwrap_or(i64::MIN);
-                    by_expiry.push((last, peer.clone()));
+                    by_expiry.push((last, walked.peer.clone()));
                 }
             }
             Ok(())

@@ -533,11 +533,18 @@ impl Datastore for LevelDbDatastore {
             |engine| {
                 let snapshot = engine.for_snapshot().get_snapshot();
                 let mut iter = engine.db.new_iter_at(snapshot)?;
-                iter.seek(&prefix);
+                iter.seek(&query.seek_key());
                 let mut out = Vec::new();
+                let limit = query.limit.unwrap_or(usize::MAX);
                 while let Some((k, v)) = iter.current() {
-                    if !k.starts_with(&prefix) {
+                    if !k.starts_with(&prefix) || out.len() >= limit {
                         break;
+                    }
+                    if !query.past_start(&k) {
+                        if !iter.advance() {
+                            break;
+                        }
+                        continue;
                     }
                     out.push(Entry {
                         key: k.to_vec(),
