@@ -247,6 +247,41 @@ fn the_record_cap_evicts_the_records_expiring_soonest() {
     assert_eq!(left, want);
 }
 
+/// Listings read keys a page at a time: over several pages, every peer is listed once,
+/// peers with only keys too, in byte order, as one unpaged read of the store finds them.
+#[test]
+fn listings_over_many_pages_list_every_peer_once() {
+    let f = common::leveldb(0, |o| o.sync(pstoreds::datastore::SyncPolicy::Never));
+    let keys: Vec<Keypair> = (0..5000).map(|_| Keypair::generate_ed25519()).collect();
+    f.ps.sync_once(|| {
+        for (i, kp) in keys.iter().enumerate() {
+            let id = kp.public().to_peer_id();
+            if i % 10 != 0 {
+                f.ps.add_addrs(id, &addrs_from(i, 1), HOUR)?;
+            }
+            if i % 10 < 3 {
+                f.ps.add_pub_key(id, &kp.public())?;
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut want: Vec<RawPeerId> = keys
+        .iter()
+        .map(|kp| RawPeerId::from(kp.public().to_peer_id()))
+        .collect();
+    want.sort();
+    assert_eq!(f.ps.peers().unwrap(), want);
+    let with_addrs = f.ps.peers_with_addrs().unwrap();
+    assert_eq!(with_addrs.len(), 4500);
+    let unpaged =
+        f.ps.datastore()
+            .query(&Query::keys(Key::new("/peers/addrs")))
+            .unwrap();
+    assert_eq!(unpaged.len(), with_addrs.len());
+    assert_eq!(f.ps.peers_with_keys().unwrap().len(), 1500);
+}
+
 #[test]
 fn everything_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();

@@ -108,6 +108,24 @@ fn two_caching_stores_hammering_the_same_peers_lose_no_update() {
     }
 }
 
+/// The table opened with a read cache of 100 values, each served for up to `max_age`.
+fn cached(table: &PgTable, max_age: Duration) -> PostgresDatastore {
+    table.open_with(|o| PostgresOptions {
+        read_cache: 100,
+        read_cache_max_age: max_age,
+        ..o
+    })
+}
+
+/// Sets `/peers/addrs/K` to `value` with plain SQL, as go-libp2p would: no announcement.
+fn set_unannounced(table: &PgTable, value: &str) {
+    table.sql(&format!(
+        "INSERT INTO {t} (key, data) VALUES ('/peers/addrs/K', '{value}'::bytea) \
+         ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data",
+        t = table.name
+    ));
+}
+
 /// Polls `ds.get(key)` for up to 2 s until it returns `want`; the last value read.
 fn eventually(ds: &PostgresDatastore, key: &Key, want: &[u8]) -> Option<Vec<u8>> {
     let mut got = ds.get(key).unwrap();
@@ -127,11 +145,7 @@ fn eventually(ds: &PostgresDatastore, key: &Key, want: &[u8]) -> Option<Vec<u8>>
 #[test]
 fn a_cached_value_goes_when_another_store_announces_a_write() {
     let Some(table) = PgTable::new() else { return };
-    let cached = table.open_with(|o| PostgresOptions {
-        read_cache: 100,
-        read_cache_max_age: Duration::from_secs(60),
-        ..o
-    });
+    let cached = cached(&table, Duration::from_secs(60));
     assert!(cached.read_cache_live());
     let writer = table.open();
     let key = Key::new("/peers/addrs/K");
@@ -147,10 +161,7 @@ fn a_cached_value_goes_when_another_store_announces_a_write() {
         Some(&b"v2"[..])
     );
     // Unannounced: the cache keeps serving v2.
-    table.sql(&format!(
-        "UPDATE {} SET data = 'v3'::bytea WHERE key = '/peers/addrs/K'",
-        table.name
-    ));
+    set_unannounced(&table, "v3");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v2"[..]));
 }
@@ -159,18 +170,11 @@ fn a_cached_value_goes_when_another_store_announces_a_write() {
 #[test]
 fn a_cached_value_is_read_again_after_its_max_age() {
     let Some(table) = PgTable::new() else { return };
-    let cached = table.open_with(|o| PostgresOptions {
-        read_cache: 100,
-        read_cache_max_age: Duration::from_millis(300),
-        ..o
-    });
+    let cached = cached(&table, Duration::from_millis(300));
     let key = Key::new("/peers/addrs/K");
     cached.put(&key, b"v1").unwrap();
     assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v1"[..]));
-    table.sql(&format!(
-        "UPDATE {} SET data = 'v2'::bytea WHERE key = '/peers/addrs/K'",
-        table.name
-    ));
+    set_unannounced(&table, "v2");
     assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v1"[..]));
     std::thread::sleep(Duration::from_millis(350));
     assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v2"[..]));
@@ -206,13 +210,7 @@ fn the_cache_is_bypassed_while_its_listener_is_disconnected() {
     )
     .unwrap();
     let key = Key::new("/peers/addrs/K");
-    let set = |v: &str| {
-        table.sql(&format!(
-            "INSERT INTO {t} (key, data) VALUES ('/peers/addrs/K', '{v}'::bytea) \
-             ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data",
-            t = table.name
-        ))
-    };
+    let set = |v: &str| set_unannounced(&table, v);
     set("v1");
     assert_eq!(cached.get(&key).unwrap().as_deref(), Some(&b"v1"[..]));
     table.sql(&format!("ALTER ROLE {role} CONNECTION LIMIT 1"));

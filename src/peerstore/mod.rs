@@ -398,30 +398,63 @@ impl Peerstore {
     }
 
     /// Decodes the peer segment of every key under `prefix`, skipping keys whose segment is not
-    /// base32 (as Go does).
+    /// base32 (as Go does), in key order, each peer once.
     pub(crate) fn peers_under(&self, prefix: &Key) -> Result<Vec<RawPeerId>> {
-        let mut out: Vec<RawPeerId> = Vec::new();
-        for e in self.inner.ds.query(&Query::keys(prefix.clone()))? {
-            let key = e.key_lossy();
-            let Some(seg) = peer_key::peer_segment(&key) else {
-                continue;
-            };
-            match peer_key::decode_segment(seg) {
-                Ok(raw) => out.push(RawPeerId::from_bytes(raw)),
-                Err(_) => {
-                    tracing::warn!(key, "key with a peer segment that is not base32; skipped")
-                }
-            }
-        }
-        out.dedup();
+        let mut out = Vec::new();
+        self.each_peer_under(prefix, |peer| out.push(peer))?;
         Ok(out)
     }
 
-    /// Every peer with addresses or keys (Go's `Peers()`: metadata-only peers are not listed).
+    /// Calls `f` with the peer of every key under `prefix` (consecutive keys of one peer: once),
+    /// reading the keys a page at a time: only one page of keys is in memory.
+    fn each_peer_under(&self, prefix: &Key, mut f: impl FnMut(RawPeerId)) -> Result<()> {
+        let mut after: Option<Vec<u8>> = None;
+        let mut last: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .inner
+                .ds
+                .query(&Query::keys(prefix.clone()).page(after.take(), LIST_PAGE))?;
+            let full = page.len() == LIST_PAGE;
+            for e in &page {
+                let key = e.key_lossy();
+                let Some(seg) = peer_key::peer_segment(&key) else {
+                    continue;
+                };
+                match peer_key::decode_segment(seg) {
+                    Ok(raw) if last.as_ref() == Some(&raw) => {}
+                    Ok(raw) => {
+                        last = Some(raw.clone());
+                        f(RawPeerId::from_bytes(raw));
+                    }
+                    Err(_) => {
+                        tracing::warn!(key, "key with a peer segment that is not base32; skipped")
+                    }
+                }
+            }
+            match page.into_iter().last() {
+                Some(e) if full => after = Some(e.key),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Every peer with addresses or keys (Go's `Peers()`: metadata-only peers are not listed),
+    /// sorted. Peers with keys are merged in as their pages are read, so the listing holds the
+    /// result and one page.
     pub fn peers(&self) -> Result<Vec<RawPeerId>> {
-        let mut all = self.peers_with_addrs()?;
-        all.extend(self.peers_with_keys()?);
-        all.sort();
+        self.check_open()?;
+        let mut all = self.peers_under(&Key::new(peer_key::ADDRS))?;
+        all.sort_unstable();
+        all.dedup();
+        let mut keyed_only = Vec::new();
+        self.each_peer_under(&Key::new(peer_key::KEYS), |peer| {
+            if all.binary_search(&peer).is_err() {
+                keyed_only.push(peer);
+            }
+        })?;
+        all.extend(keyed_only);
+        all.sort_unstable();
         all.dedup();
         Ok(all)
     }
@@ -507,6 +540,9 @@ impl Drop for PeerLock<'_> {
 
 /// How many address records a walk locks and handles at a time.
 pub(crate) const RECORD_CHUNK: usize = 256;
+
+/// Keys read at a time by a listing (`peers`, `peers_with_addrs`, ...).
+const LIST_PAGE: usize = 4096;
 
 /// One address record in a walk: its peer and its stored bytes (`None`: deleted since the
 /// page was listed).
