@@ -161,6 +161,9 @@ pub fn fresh_table() -> String {
 }
 
 #[cfg(feature = "postgres")]
+use pstoreds::datastore::PostgresOptions as PgOptions;
+
+#[cfg(feature = "postgres")]
 /// A test's PostgreSQL table, dropped when the test is done.
 pub struct PgTable {
     pub url: String,
@@ -183,11 +186,11 @@ impl PgTable {
     /// Opens the table with options changed by `tweak`.
     pub fn open_with(
         &self,
-        tweak: impl FnOnce(pstoreds::datastore::PostgresOptions) -> pstoreds::datastore::PostgresOptions,
+        tweak: impl FnOnce(PgOptions) -> PgOptions,
     ) -> pstoreds::datastore::PostgresDatastore {
         pstoreds::datastore::PostgresDatastore::open(
             &self.url,
-            tweak(pstoreds::datastore::PostgresOptions {
+            tweak(PgOptions {
                 table: self.name.clone(),
                 ..Default::default()
             }),

@@ -259,10 +259,10 @@ impl LevelDbDatastore {
     }
 
     /// Compacts the whole key range, dropping overwritten versions and deletion markers, while
-    /// every other call waits. Never needed for that (LevelDB's own compactions drop them a
-    /// level at a time as the database grows; see [`Engine::collector`] for what that takes
-    /// with rusty-leveldb 4.0.2); what it gives is the smallest database and the fastest scans
-    /// at once, for `pstore compact` and before a copy.
+    /// every other call waits. Never needed for that: LevelDB's own compactions drop them a
+    /// level at a time as the database grows (what that takes with rusty-leveldb 4.0.2: the
+    /// README, "Dependencies and deviations"). What it gives is the smallest database and the
+    /// fastest scans at once, for `pstore compact` and before a copy.
     pub fn compact(&self) -> Result<()> {
         let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         let engine = self.engine_in(&mut guard)?;
@@ -690,7 +690,7 @@ impl Datastore for LevelDbDatastore {
         Ok(())
     }
 
-    /// Catches the compaction collector up ([`Engine::collector`]) in slices that each hold
+    /// Catches the compaction collector up (`Engine::collector`) in slices that each hold
     /// the engine for a few milliseconds; true when there was something to catch up.
     fn maintain(&self) -> Result<bool> {
         let mut behind = false;
