@@ -439,7 +439,12 @@ fn listen(
                 Ok(Some(note)) => {
                     let mut lines = note.payload().split('\n');
                     if lines.next() != Some(instance.as_str()) {
-                        cache.evict(lines);
+                        let keys: Vec<&str> = lines.collect();
+                        if keys.contains(&"") {
+                            cache.clear();
+                        } else {
+                            cache.evict(keys);
+                        }
                     }
                 }
                 Err(e) => {
@@ -456,10 +461,17 @@ fn listen(
     }
 }
 
-/// Announcements of `keys` by `instance`, each within PostgreSQL's 8000-byte payload limit.
+/// Announcements of `keys` by `instance`, one key a line, each within PostgreSQL's 8000-byte
+/// payload limit. A key that cannot stand on a line of its own (a line break in it, or too
+/// long) is announced as an empty line: drop everything.
 fn announcements<'a>(instance: &str, keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for key in keys {
+        let key = if key.contains('\n') || key.len() > 7000 {
+            ""
+        } else {
+            key
+        };
         match out.last_mut() {
             Some(last) if last.len() + 1 + key.len() <= 7900 => {
                 last.push('\n');
@@ -1150,6 +1162,30 @@ mod tests {
     fn like_patterns_match_the_prefix_literally() {
         assert_eq!(like_prefix("/peers/addrs/"), "/peers/addrs/%");
         assert_eq!(like_prefix("/a_b%c\\/"), "/a\\_b\\%c\\\\/%");
+    }
+
+    #[test]
+    fn announcements_carry_one_key_a_line_within_the_payload_limit() {
+        let keys: Vec<String> = (0..300).map(|i| format!("/peers/addrs/{i:060}")).collect();
+        let out = announcements("me", keys.iter().map(String::as_str));
+        assert!(
+            out.len() > 1,
+            "{} bytes of keys take more than one",
+            300 * 74
+        );
+        let mut seen = Vec::new();
+        for payload in &out {
+            assert!(payload.len() <= 8000);
+            let mut lines = payload.split('\n');
+            assert_eq!(lines.next(), Some("me"));
+            seen.extend(lines.map(str::to_owned));
+        }
+        assert_eq!(seen, keys);
+        // A key that cannot be a line of its own becomes an empty line: drop everything.
+        let long = "/k".repeat(4000);
+        for odd in ["/a\nb", long.as_str()] {
+            assert_eq!(announcements("me", ["/x", odd]), ["me\n/x\n"]);
+        }
     }
 
     #[test]
