@@ -139,15 +139,18 @@ fn eventually(ds: &PostgresDatastore, key: &Key, want: &[u8]) -> Option<Vec<u8>>
     got
 }
 
-/// A value cached by one store is dropped when another store of ours writes the key (its
-/// announcement), long before the cache's age bound; a write that is not announced (as
+/// A value cached by one store is dropped when another store of ours, announcing its writes,
+/// writes the key, long before the cache's age bound; a write that is not announced (as
 /// go-libp2p's) is not seen until then: reads come from memory.
 #[test]
 fn a_cached_value_goes_when_another_store_announces_a_write() {
     let Some(table) = PgTable::new() else { return };
     let cached = cached(&table, Duration::from_secs(60));
     assert!(cached.read_cache_live());
-    let writer = table.open();
+    let writer = table.open_with(|o| PostgresOptions {
+        announce_writes: true,
+        ..o
+    });
     let key = Key::new("/peers/addrs/K");
     assert_eq!(cached.get(&key).unwrap(), None, "absent, and cached so");
     writer.put(&key, b"v1").unwrap();
