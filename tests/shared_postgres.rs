@@ -20,40 +20,49 @@ fn open(table: &PgTable, clock: &MockClock) -> Peerstore {
         .unwrap()
 }
 
+/// Four threads, two on each store, add one address and one protocol at a time to the same
+/// three peers; then each store must hold every one of them (the other store's last writes
+/// may take a moment to be announced to a caching store).
+fn hammer_the_same_peers(stores: &[Peerstore; 2], per_thread: usize) {
+    let peers: Vec<_> = (0..3).map(|_| peer()).collect();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (ps, peers) = (&stores[t % 2], &peers);
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    let p = peers[i % peers.len()];
+                    ps.add_addr(p, &addrs_from(t * per_thread + i, 1)[0], HOUR)
+                        .unwrap();
+                    ps.add_protocols(p, &[format!("/t{t}/{i}")]).unwrap();
+                }
+            });
+        }
+    });
+    for (n, p) in peers.iter().enumerate() {
+        let want: Vec<_> = (0..4 * per_thread)
+            .filter(|k| (k % per_thread) % peers.len() == n)
+            .flat_map(|k| addrs_from(k, 1))
+            .collect();
+        for ps in stores {
+            let mut got = ps.addrs(p).unwrap();
+            for _ in 0..100 {
+                if got.len() == want.len() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                got = ps.addrs(p).unwrap();
+            }
+            common::assert_addrs(&want, got);
+            assert_eq!(ps.get_protocols(p).unwrap().len(), want.len());
+        }
+    }
+}
+
 #[test]
 fn two_stores_hammering_the_same_peers_lose_no_update() {
     let Some(table) = PgTable::new() else { return };
     let clock = MockClock::at_unix(common::START);
-    let stores = [open(&table, &clock), open(&table, &clock)];
-    let peers: Vec<_> = (0..3).map(|_| peer()).collect();
-    const PER_THREAD: usize = 40;
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let ps = stores[t % 2].clone();
-            let peers = peers.clone();
-            std::thread::spawn(move || {
-                for i in 0..PER_THREAD {
-                    let p = peers[i % peers.len()];
-                    let addr = &addrs_from(t * PER_THREAD + i, 1)[0];
-                    ps.add_addr(p, addr, HOUR).unwrap();
-                    ps.add_protocols(p, &[format!("/t{t}/{i}")]).unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    for (n, p) in peers.iter().enumerate() {
-        let want: Vec<_> = (0..4 * PER_THREAD)
-            .filter(|k| (k % PER_THREAD) % peers.len() == n)
-            .flat_map(|k| addrs_from(k, 1))
-            .collect();
-        for ps in &stores {
-            common::assert_addrs(&want, ps.addrs(p).unwrap());
-            assert_eq!(ps.get_protocols(p).unwrap().len(), want.len());
-        }
-    }
+    hammer_the_same_peers(&[open(&table, &clock), open(&table, &clock)], 40);
 }
 
 /// The same with a read cache in each store: a stale cached record makes the conditional
@@ -71,41 +80,7 @@ fn two_caching_stores_hammering_the_same_peers_lose_no_update() {
             })))
             .unwrap()
     };
-    let stores = [open(), open()];
-    let peers: Vec<_> = (0..3).map(|_| peer()).collect();
-    const PER_THREAD: usize = 30;
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let (ps, peers) = (&stores[t % 2], &peers);
-            s.spawn(move || {
-                for i in 0..PER_THREAD {
-                    let p = peers[i % peers.len()];
-                    ps.add_addr(p, &addrs_from(t * PER_THREAD + i, 1)[0], HOUR)
-                        .unwrap();
-                    ps.add_protocols(p, &[format!("/t{t}/{i}")]).unwrap();
-                }
-            });
-        }
-    });
-    for (n, p) in peers.iter().enumerate() {
-        let want: Vec<_> = (0..4 * PER_THREAD)
-            .filter(|k| (k % PER_THREAD) % peers.len() == n)
-            .flat_map(|k| addrs_from(k, 1))
-            .collect();
-        for ps in &stores {
-            // What the other store wrote last is announced within milliseconds.
-            let mut got = ps.addrs(p).unwrap();
-            for _ in 0..100 {
-                if got.len() == want.len() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-                got = ps.addrs(p).unwrap();
-            }
-            common::assert_addrs(&want, got);
-            assert_eq!(ps.get_protocols(p).unwrap().len(), want.len());
-        }
-    }
+    hammer_the_same_peers(&[open(), open()], 30);
 }
 
 /// The table opened with a read cache of 100 values, each served for up to `max_age`.
