@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
 	leveldb "github.com/ipfs/go-ds-leveldb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -56,10 +57,7 @@ func scalePopulate(dir string, n int, seed int64) error {
 		return err
 	}
 	defer store.Close()
-	opts := pstoreds.DefaultOpts()
-	opts.GCPurgeInterval = 0
-	opts.CacheSize = 0
-	ps, err := pstoreds.NewPeerstore(context.Background(), store, opts)
+	ps, err := plainPeerstore(store)
 	if err != nil {
 		return err
 	}
@@ -95,6 +93,15 @@ func scalePopulate(dir string, n int, seed int64) error {
 		}
 	}
 	return nil
+}
+
+// plainPeerstore opens go-libp2p's pstoreds on store with its defaults but no GC and no cache:
+// every read and write goes to the store.
+func plainPeerstore(store ds.Batching) (peerstore.Peerstore, error) {
+	opts := pstoreds.DefaultOpts()
+	opts.GCPurgeInterval = 0
+	opts.CacheSize = 0
+	return pstoreds.NewPeerstore(context.Background(), store, opts)
 }
 
 // openScale opens go-libp2p's pstoreds with its default options, except as given: noSync

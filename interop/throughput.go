@@ -82,10 +82,7 @@ func throughput(target string, threads int, seconds float64) error {
 	}
 	// go-libp2p's AddAddrs logs a failed write and returns nothing (and its cache keeps the
 	// change): count what the store holds, through a second instance without a cache.
-	plain := pstoreds.DefaultOpts()
-	plain.GCPurgeInterval = 0
-	plain.CacheSize = 0
-	check, err := pstoreds.NewPeerstore(context.Background(), store, plain)
+	check, err := plainPeerstore(store)
 	if err != nil {
 		return err
 	}

@@ -1029,7 +1029,10 @@ impl PostgresDatastore {
     fn write_announced(&self, batch: &Batch) -> Result<()> {
         let announce = self.options.announces();
         if let Some(one) = OneStatement::of(batch) {
-            let payload = announcements(&self.instance, [one.key]).remove(0);
+            let payload = match announce {
+                true => announcements(&self.instance, [one.key]).remove(0),
+                false => String::new(),
+            };
             return self.run(
                 || batch.describe(),
                 |source| Error::Write {

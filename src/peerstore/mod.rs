@@ -338,25 +338,21 @@ impl Peerstore {
         mut each_chunk: impl FnMut(&[Walked]) -> Result<()>,
     ) -> Result<()> {
         let prefix = Key::new(peer_key::ADDRS);
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let listed = self
-                .inner
-                .ds
-                .query(&Query::keys(prefix.clone()).page(after.clone(), RECORD_CHUNK))?;
-            let Some(last) = listed.last().map(|e| e.key.clone()) else {
+        self.each_key_page(&prefix, RECORD_CHUNK, |after, listed| {
+            if listed.is_empty() {
                 return Ok(());
-            };
+            }
             let peers: Vec<Vec<u8>> = listed
                 .iter()
                 .filter_map(|e| peer_key::record_peer(&e.key_lossy()))
                 .collect();
             let _locks = self.lock_peers(peers.iter().map(Vec::as_slice));
             // The same range again, with values, now that nobody can change these records.
-            let mut stored: std::collections::HashMap<Vec<u8>, Vec<u8>> = self
+            let after = after.map(<[u8]>::to_vec);
+            let mut stored: HashMap<Vec<u8>, Vec<u8>> = self
                 .inner
                 .ds
-                .query(&Query::prefix(prefix.clone()).page(after.clone(), listed.len()))?
+                .query(&Query::prefix(prefix.clone()).page(after, listed.len()))?
                 .into_iter()
                 .map(|e| (e.key, e.value))
                 .collect();
@@ -370,11 +366,33 @@ impl Peerstore {
                 };
                 walked.push(Walked { peer, bytes });
             }
-            each_chunk(&walked)?;
-            if listed.len() < RECORD_CHUNK {
-                return Ok(());
+            each_chunk(&walked)
+        })
+    }
+
+    /// Reads the keys under `prefix` (values left out) a page of `size` at a time, calling `f`
+    /// with each page and the key it starts after: the paging every walk and listing shares.
+    fn each_key_page(
+        &self,
+        prefix: &Key,
+        size: usize,
+        mut f: impl FnMut(Option<&[u8]>, Vec<datastore::Entry>) -> Result<()>,
+    ) -> Result<()> {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .inner
+                .ds
+                .query(&Query::keys(prefix.clone()).page(after.clone(), size))?;
+            let next = match page.last() {
+                Some(e) if page.len() == size => Some(e.key.clone()),
+                _ => None,
+            };
+            f(after.as_deref(), page)?;
+            match next {
+                Some(key) => after = Some(key),
+                None => return Ok(()),
             }
-            after = Some(last);
         }
     }
 
@@ -408,14 +426,8 @@ impl Peerstore {
     /// Calls `f` with the peer of every key under `prefix` (consecutive keys of one peer: once),
     /// reading the keys a page at a time: only one page of keys is in memory.
     fn each_peer_under(&self, prefix: &Key, mut f: impl FnMut(RawPeerId)) -> Result<()> {
-        let mut after: Option<Vec<u8>> = None;
         let mut last: Option<Vec<u8>> = None;
-        loop {
-            let page = self
-                .inner
-                .ds
-                .query(&Query::keys(prefix.clone()).page(after.take(), LIST_PAGE))?;
-            let full = page.len() == LIST_PAGE;
+        self.each_key_page(prefix, LIST_PAGE, |_, page| {
             for e in &page {
                 let key = e.key_lossy();
                 let Some(seg) = peer_key::peer_segment(&key) else {
@@ -432,11 +444,8 @@ impl Peerstore {
                     }
                 }
             }
-            match page.into_iter().last() {
-                Some(e) if full => after = Some(e.key),
-                _ => return Ok(()),
-            }
-        }
+            Ok(())
+        })
     }
 
     /// Every peer with addresses or keys (Go's `Peers()`: metadata-only peers are not listed),
