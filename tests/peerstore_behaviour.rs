@@ -342,6 +342,48 @@ fn a_record_that_does_not_decode_is_an_error_naming_its_key_and_is_kept() {
 }
 
 #[test]
+fn addresses_that_do_not_parse_are_skipped_in_reads_and_kept_in_the_store() {
+    for cache in [0, 1024] {
+        let f = common::memory(cache, |o| o);
+        let id = peer();
+        let key = pstoreds::codec::peer_key::addrs_key(&id.to_bytes());
+        let good = addrs_from(0, 1);
+        // A protocol code no multiaddr table knows, then the valid address: what a newer node
+        // could have written.
+        let unknown = vec![0xf9, 0xff, 0x03, 0x01, 0x02];
+        let expiry = common::START + 3600;
+        let entry = |addr: Vec<u8>| pstoreds::codec::record::AddrEntry {
+            addr,
+            expiry,
+            ttl: HOUR.as_nanos() as i64,
+            unknown_fields: Vec::new(),
+        };
+        let rec = AddrBookRecord {
+            id: id.to_bytes(),
+            addrs: vec![entry(unknown.clone()), entry(good[0].to_vec())],
+            ..Default::default()
+        };
+        f.ps.datastore().put(&key, &rec.encode()).unwrap();
+        // Read twice: from the store, then (with a cache) from the cache.
+        for _ in 0..2 {
+            assert_eq!(f.ps.addrs(id).unwrap(), good, "cache {cache}");
+        }
+        // A write keeps the address it cannot parse, byte for byte.
+        f.ps.add_addrs(id, &addrs_from(1, 1), HOUR).unwrap();
+        let stored = AddrBookRecord::decode(&f.ps.datastore().get(&key).unwrap().unwrap()).unwrap();
+        assert!(
+            stored.addrs.iter().any(|a| a.addr == unknown),
+            "cache {cache}"
+        );
+        let mut want = addrs_from(0, 2);
+        let mut read = f.ps.addrs(id).unwrap();
+        want.sort();
+        read.sort();
+        assert_eq!(read, want, "cache {cache}");
+    }
+}
+
+#[test]
 fn protocols_written_by_old_go_libp2p_are_read_and_rewritten_current() {
     // map[string]struct {} holding "a", framed as go-libp2p before v0.25.0 wrote it
     // (docs/format.md:

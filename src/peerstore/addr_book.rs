@@ -7,6 +7,7 @@
 
 use multiaddr::{Multiaddr, Protocol};
 
+use super::cache::CachedAddrs;
 use super::clock::{expiry, unix_seconds};
 use super::{Error, Peerstore, RawPeerId, Result, Ttl};
 use crate::codec::envelope::SignedPeerRecord;
@@ -302,30 +303,33 @@ impl Peerstore {
         let peer = peer.into();
         self.check_open()?;
         let _lock = self.lock_peer(peer.as_bytes());
-        let rec = self.retry_conflicts(|| {
-            let Some(mut rec) = self.load_record(peer.as_bytes())? else {
-                return Ok(None);
-            };
-            if clean(&mut rec, self.inner.clock.now_unix(), false) {
-                self.store_record(peer.as_bytes(), rec.clone())?;
+        let now = self.inner.clock.now_unix();
+        let (addrs, unparsed) = match self.cached_addrs(peer.as_bytes(), now) {
+            CachedAddrs::Fresh(addrs, unparsed) => (addrs, unparsed),
+            CachedAddrs::Load => {
+                let rec = self.retry_conflicts(|| {
+                    let Some(mut rec) = self.load_record(peer.as_bytes())? else {
+                        return Ok(None);
+                    };
+                    if clean(&mut rec, now, false) {
+                        self.store_record(peer.as_bytes(), rec.clone())?;
+                    }
+                    Ok(Some(rec))
+                })?;
+                let stored = rec.as_ref().map_or(0, |r| r.addrs.len());
+                let addrs: Vec<Multiaddr> = rec
+                    .into_iter()
+                    .flat_map(|r| r.addrs)
+                    .filter_map(|e| Multiaddr::try_from(e.addr).ok())
+                    .collect();
+                let unparsed = stored - addrs.len();
+                (addrs, unparsed)
             }
-            Ok(Some(rec))
-        })?;
-        let Some(rec) = rec else {
-            return Ok(Vec::new());
         };
-        Ok(rec
-            .addrs
-            .iter()
-            .filter_map(|e| match Multiaddr::try_from(e.addr.clone()) {
-                Ok(m) => Some(m),
-                Err(err) => {
-                    tracing::warn!(peer = %peer, error = %err, "stored address does not parse; \
-                        skipped");
-                    None
-                }
-            })
-            .collect())
+        if unparsed > 0 {
+            tracing::warn!(peer = %peer, unparsed, "stored addresses that do not parse; skipped");
+        }
+        Ok(addrs)
     }
 
     /// The peer's unexpired address entries with expiry and TTL, without writing anything.

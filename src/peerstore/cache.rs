@@ -2,10 +2,36 @@
 //! every read and write of an address record goes through here, so the cache only ever holds
 //! what the store holds.
 
+use multiaddr::Multiaddr;
+
 use super::{Peerstore, Result};
 use crate::codec::peer_key;
 use crate::codec::record::AddrBookRecord;
 use crate::datastore::{Batch, Op};
+
+/// What the cache holds for a peer: its record as stored (`None`: known to be absent), and,
+/// once a reader asked, its addresses parsed, so that a read served from the cache copies no
+/// record and parses nothing.
+pub(crate) struct Cached {
+    rec: Option<AddrBookRecord>,
+    /// `rec`'s addresses in its order; `None` where the stored bytes do not parse.
+    parsed: Option<Vec<Option<Multiaddr>>>,
+}
+
+impl Cached {
+    fn new(rec: Option<AddrBookRecord>) -> Cached {
+        Cached { rec, parsed: None }
+    }
+}
+
+/// What [`Peerstore::cached_addrs`] found.
+pub(crate) enum CachedAddrs {
+    /// The cache holds the peer and none of its addresses has expired: these are its addresses
+    /// that parse, as `Peerstore::addrs` returns them, and how many stored ones do not.
+    Fresh(Vec<Multiaddr>, usize),
+    /// Not cached, or an address expired (the record is to be cleaned and written).
+    Load,
+}
 
 impl Peerstore {
     /// Loads a peer's record: from the cache, else from the store. Call with the peer locked.
@@ -18,8 +44,8 @@ impl Peerstore {
     fn fetch_record(&self, peer: &[u8], fill: bool) -> Result<Option<AddrBookRecord>> {
         if let Some(cache) = &self.inner.cache {
             let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(rec) = c.get_mut(&peer.to_vec()) {
-                return Ok(rec.clone());
+            if let Some(cached) = c.get_mut(&peer.to_vec()) {
+                return Ok(cached.rec.clone());
             }
         }
         let key = peer_key::addrs_key(peer);
@@ -97,8 +123,34 @@ impl Peerstore {
             cache
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(peer.to_vec(), rec);
+                .insert(peer.to_vec(), Cached::new(rec));
         }
+    }
+    /// A peer's addresses served from the cache, when it holds the peer and nothing has
+    /// expired at `now_unix` (what `clean` would change). Call with the peer locked.
+    pub(crate) fn cached_addrs(&self, peer: &[u8], now_unix: i64) -> CachedAddrs {
+        let Some(cache) = &self.inner.cache else {
+            return CachedAddrs::Load;
+        };
+        let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cached) = c.get_mut(&peer.to_vec()) else {
+            return CachedAddrs::Load;
+        };
+        let Some(rec) = &cached.rec else {
+            return CachedAddrs::Fresh(Vec::new(), 0);
+        };
+        if rec.addrs.iter().any(|a| a.expiry <= now_unix) {
+            return CachedAddrs::Load;
+        }
+        let parsed = cached.parsed.get_or_insert_with(|| {
+            rec.addrs
+                .iter()
+                .map(|e| Multiaddr::try_from(e.addr.clone()).ok())
+                .collect()
+        });
+        let addrs: Vec<Multiaddr> = parsed.iter().flatten().cloned().collect();
+        let unparsed = parsed.len() - addrs.len();
+        CachedAddrs::Fresh(addrs, unparsed)
     }
     pub(crate) fn cache_remove(&self, peer: &[u8]) {
         if let Some(cache) = &self.inner.cache {

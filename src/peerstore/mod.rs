@@ -40,8 +40,6 @@ mod streams;
 mod ttl;
 
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -180,7 +178,7 @@ pub(crate) struct Inner {
     /// interleave, and the cache never holds anything but what the store holds.
     stripes: Vec<Mutex<()>>,
     /// Address records by raw peer ID, as stored (`None`: known to be absent).
-    cache: Option<Mutex<ArcCache<Vec<u8>, Option<AddrBookRecord>>>>,
+    cache: Option<Mutex<ArcCache<Vec<u8>, cache::Cached, ahash::RandomState>>>,
     subs: streams::AddrSubs,
     metrics: metrics::Metrics,
     gc: addr_book_gc::GcState,
@@ -229,7 +227,8 @@ impl Peerstore {
             _ if shared => None,
             0 => None,
             n => Some(Mutex::new(
-                ArcCache::new(n).map_err(|e| Error::Options(e.to_string()))?,
+                ArcCache::with_hasher(n, ahash::RandomState::new())
+                    .map_err(|e| Error::Options(e.to_string()))?,
             )),
         };
         let inner = Arc::new(Inner {
@@ -276,7 +275,17 @@ impl Peerstore {
 
     /// Locks one peer's stripe.
     pub(crate) fn lock_peer(&self, peer: &[u8]) -> PeerLock<'_> {
-        self.lock_peers(std::iter::once(peer))
+        let guard = self.inner.stripes[stripe_of(peer)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        PeerLock {
+            ps: self,
+            peers: match self.inner.origins {
+                Some(_) => vec![peer.to_vec()],
+                None => Vec::new(),
+            },
+            _guards: Guards::One(guard),
+        }
     }
 
     /// Locks several peers' stripes, in stripe order (so two callers never deadlock).
@@ -303,7 +312,7 @@ impl Peerstore {
         PeerLock {
             ps: self,
             peers: held,
-            _guards: guards,
+            _guards: Guards::Many(guards),
         }
     }
 
@@ -533,7 +542,14 @@ type Origins = HashMap<Vec<u8>, Option<Vec<u8>>>;
 pub(crate) struct PeerLock<'a> {
     ps: &'a Peerstore,
     peers: Vec<Vec<u8>>,
-    _guards: Vec<MutexGuard<'a, ()>>,
+    _guards: Guards<'a>,
+}
+
+/// The stripe guards a [`PeerLock`] holds: one peer's without an allocation.
+#[allow(dead_code)] // the guards are held, never read
+enum Guards<'a> {
+    One(MutexGuard<'a, ()>),
+    Many(Vec<MutexGuard<'a, ()>>),
 }
 
 impl Drop for PeerLock<'_> {
@@ -561,7 +577,7 @@ pub(crate) struct Walked {
 }
 
 fn stripe_of(peer: &[u8]) -> usize {
-    let mut h = DefaultHasher::new();
-    peer.hash(&mut h);
-    (h.finish() as usize) % STRIPES
+    static STRIPE_HASH: std::sync::LazyLock<ahash::RandomState> =
+        std::sync::LazyLock::new(ahash::RandomState::new);
+    (STRIPE_HASH.hash_one(peer) as usize) % STRIPES
 }
