@@ -15,21 +15,32 @@ pub fn encode_segment(peer: &[u8]) -> String {
 
 /// The raw peer-ID bytes of a key segment (any letter case).
 pub fn decode_segment(segment: &str) -> Result<Vec<u8>> {
+    decode_segment_bytes(segment.as_bytes())
+}
+
+/// [`decode_segment`] of a segment as stored (keys need not be UTF-8).
+pub fn decode_segment_bytes(segment: &[u8]) -> Result<Vec<u8>> {
     BASE32_NOPAD_NOCASE
-        .decode(segment.as_bytes())
+        .decode(segment)
         .map_err(|_| Error::Base32 {
-            segment: segment.to_owned(),
+            segment: String::from_utf8_lossy(segment).into_owned(),
         })
 }
 
 /// The peer's key segment as it is written in `key` (any of the `/peers/...` shapes), without
 /// decoding it.
 pub fn peer_segment(key: &str) -> Option<&str> {
-    let mut segs = key.strip_prefix("/peers/")?.split('/');
+    // Split at ASCII slashes, so the segment is UTF-8 as the key is.
+    peer_segment_bytes(key.as_bytes()).and_then(|s| std::str::from_utf8(s).ok())
+}
+
+/// [`peer_segment`] of a key as stored.
+pub fn peer_segment_bytes(key: &[u8]) -> Option<&[u8]> {
+    let mut segs = key.strip_prefix(b"/peers/")?.split(|&b| b == b'/');
     match (segs.next()?, segs.next()?) {
-        ("addrs", p) => Some(p),
-        ("gc", "addrs") => segs.nth(1),
-        ("keys" | "metadata", p) => Some(p),
+        (b"addrs", p) => Some(p),
+        (b"gc", b"addrs") => segs.nth(1),
+        (b"keys" | b"metadata", p) => Some(p),
         _ => None,
     }
 }

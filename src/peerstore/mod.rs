@@ -435,22 +435,27 @@ impl Peerstore {
     /// Calls `f` with the peer of every key under `prefix` (consecutive keys of one peer: once),
     /// reading the keys a page at a time: only one page of keys is in memory.
     fn each_peer_under(&self, prefix: &Key, mut f: impl FnMut(RawPeerId)) -> Result<()> {
-        let mut last: Option<Vec<u8>> = None;
+        // The last peer's segment as stored, and its bytes: a peer's further keys are skipped
+        // without decoding them again.
+        let mut last: Option<(Vec<u8>, Vec<u8>)> = None;
         self.each_key_page(prefix, LIST_PAGE, |_, page| {
             for e in &page {
-                let key = e.key_lossy();
-                let Some(seg) = peer_key::peer_segment(&key) else {
+                let Some(seg) = peer_key::peer_segment_bytes(&e.key) else {
                     continue;
                 };
-                match peer_key::decode_segment(seg) {
-                    Ok(raw) if last.as_ref() == Some(&raw) => {}
+                if last.as_ref().is_some_and(|(s, _)| s.as_slice() == seg) {
+                    continue;
+                }
+                match peer_key::decode_segment_bytes(seg) {
+                    Ok(raw) if last.as_ref().is_some_and(|(_, r)| *r == raw) => {}
                     Ok(raw) => {
-                        last = Some(raw.clone());
+                        last = Some((seg.to_vec(), raw.clone()));
                         f(RawPeerId::from_bytes(raw));
                     }
-                    Err(_) => {
-                        tracing::warn!(key, "key with a peer segment that is not base32; skipped")
-                    }
+                    Err(_) => tracing::warn!(
+                        key = %e.key_lossy(),
+                        "key with a peer segment that is not base32; skipped"
+                    ),
                 }
             }
             Ok(())

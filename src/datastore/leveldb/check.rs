@@ -111,7 +111,7 @@ fn damaged(path: &Path, problem: impl Into<String>) -> Error {
 }
 
 /// Reads `CURRENT` and returns the MANIFEST it names.
-fn current_manifest(path: &Path) -> std::result::Result<PathBuf, String> {
+pub(super) fn current_manifest(path: &Path) -> std::result::Result<PathBuf, String> {
     let current = path.join("CURRENT");
     let text = match fs::read(&current) {
         Ok(t) => t,
@@ -142,7 +142,9 @@ fn current_manifest(path: &Path) -> std::result::Result<PathBuf, String> {
 
 /// The MANIFEST, read with the rules the env applies: a tail cut short by a crash is dropped,
 /// anything else that does not check out is damage.
-fn read_manifest(file: &Path) -> std::result::Result<(Manifest, Option<String>), String> {
+pub(super) fn read_manifest(
+    file: &Path,
+) -> std::result::Result<(Manifest, Option<String>), String> {
     let bytes = fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
     let scan = logfile::scan(&bytes);
     let mut note = None;

@@ -155,6 +155,10 @@ pub struct IoState {
     journal: Mutex<JournalState>,
     /// Writes handed to the journal so far (each a ticket for [`IoState::sync_journal_now`]).
     written: AtomicU64,
+    /// Journals the engine opened, and writes it made to a MANIFEST: when they change, the
+    /// engine swapped its memtable, or its set of tables changed (the file scanner's cues).
+    journal_opens: AtomicU64,
+    manifest_writes: AtomicU64,
     /// Set while the engine serves a read: any write it tries then (a compaction that a read
     /// started) is refused without making the failure sticky, and runs at a later write.
     in_read: AtomicBool,
@@ -215,6 +219,16 @@ impl IoState {
         self.written.fetch_add(1, Ordering::SeqCst) + 1
     }
 
+    /// How many journals the engine has opened (it swaps its memtable with each).
+    pub(super) fn journal_opens(&self) -> u64 {
+        self.journal_opens.load(Ordering::SeqCst)
+    }
+
+    /// How many times the engine created or wrote to a MANIFEST.
+    pub(super) fn manifest_writes(&self) -> u64 {
+        self.manifest_writes.load(Ordering::SeqCst)
+    }
+
     /// An operation guarded by the sticky failure: refused after a failure, shown to the hook;
     /// an error is sticky. The journal sync after a write calls it directly (outside the
     /// engine, while reads may run).
@@ -246,6 +260,8 @@ impl IoState {
             newest_journal: AtomicU64::new(0),
             journal: Mutex::new(JournalState::default()),
             written: AtomicU64::new(0),
+            journal_opens: AtomicU64::new(0),
+            manifest_writes: AtomicU64::new(0),
             in_read: AtomicBool::new(false),
         })
     }
@@ -295,7 +311,7 @@ impl IoState {
         lock(&self.damage).last().cloned()
     }
 
-    fn record_damage(&self, file: &Path, offset: u64, reason: impl Into<String>) {
+    pub(super) fn record_damage(&self, file: &Path, offset: u64, reason: impl Into<String>) {
         let d = Damage {
             file: file.to_path_buf(),
             offset,
@@ -415,8 +431,12 @@ impl DurableEnv {
                 file: copy,
                 name_synced: false,
             });
+            self.state.journal_opens.fetch_add(1, Ordering::SeqCst);
         }
         drop(journal);
+        if let FileKind::Manifest(_) = kind {
+            self.state.manifest_writes.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(Box::new(DurableFile {
             path: path.to_path_buf(),
             kind,
@@ -651,10 +671,15 @@ impl DurableFile {
         }
         let pending = std::mem::take(&mut self.pending);
         let file = &mut self.file;
-        self.state
+        let written = self
+            .state
             .write_op(IoOp::Write(&self.path, pending.len()), || {
                 file.write_all(&pending)
-            })
+            });
+        if let FileKind::Manifest(_) = self.kind {
+            self.state.manifest_writes.fetch_add(1, Ordering::SeqCst);
+        }
+        written
     }
 
     fn flush_and_sync(&mut self) -> LdbResult<()> {
