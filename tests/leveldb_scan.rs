@@ -274,3 +274,39 @@ fn pages_cross_the_tables_of_a_level() {
     }
     check(&ds, &model, &mut rng, "after the compaction");
 }
+
+/// One session long enough that the MANIFEST outgrows a 32 KiB log block: the scanner reads
+/// the edits appended since its last read, across block boundaries.
+#[test]
+fn a_manifest_longer_than_a_log_block_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = LevelDbDatastore::open(dir.path(), options()).unwrap();
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut rng = Rng(3);
+    let manifest_len = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("MANIFEST")
+            })
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .max()
+            .unwrap_or(0)
+    };
+    let mut i = 0u32;
+    while manifest_len() < 80 << 10 {
+        for _ in 0..500 {
+            let k = Key::new(&format!("/a/{:03}", rng.below(500)));
+            let v: Vec<u8> = (0..1000).map(|_| rng.next() as u8).collect();
+            ds.put(&k, &v).unwrap();
+            model.insert(k.as_bytes().to_vec(), v);
+            i += 1;
+        }
+        check(&ds, &model, &mut rng, &format!("write {i}"));
+        assert!(i < 400_000, "the MANIFEST did not grow");
+    }
+}

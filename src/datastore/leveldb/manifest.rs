@@ -66,7 +66,7 @@ impl Manifest {
 
     /// Applies one version edit: its deletions first, then its additions, as LevelDB's version
     /// builder does. A table added twice is one table (goleveldb's MANIFESTs do that).
-    fn apply(&mut self, mut edit: &[u8]) -> Result<(), &'static str> {
+    pub fn apply(&mut self, mut edit: &[u8]) -> Result<(), &'static str> {
         let rest = &mut edit;
         let num = |rest: &mut &[u8]| take_varint(rest).ok_or("truncated number");
         let mut deleted = Vec::new();
