@@ -379,8 +379,27 @@ impl Peerstore {
         })
     }
 
+    /// One page of the keys under `prefix` (values left out): at most `size` keys after
+    /// `after`, and the key the next page starts after (`None`: this was the last).
+    fn key_page(
+        &self,
+        prefix: &Key,
+        after: Option<Vec<u8>>,
+        size: usize,
+    ) -> Result<(Vec<datastore::Entry>, Option<Vec<u8>>)> {
+        let page = self
+            .inner
+            .ds
+            .query(&Query::keys(prefix.clone()).page(after, size))?;
+        let next = match page.last() {
+            Some(e) if page.len() == size => Some(e.key.clone()),
+            _ => None,
+        };
+        Ok((page, next))
+    }
+
     /// Reads the keys under `prefix` (values left out) a page of `size` at a time, calling `f`
-    /// with each page and the key it starts after: the paging every walk and listing shares.
+    /// with each page and the key it starts after: the paging every walk shares.
     fn each_key_page(
         &self,
         prefix: &Key,
@@ -389,14 +408,7 @@ impl Peerstore {
     ) -> Result<()> {
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let page = self
-                .inner
-                .ds
-                .query(&Query::keys(prefix.clone()).page(after.clone(), size))?;
-            let next = match page.last() {
-                Some(e) if page.len() == size => Some(e.key.clone()),
-                _ => None,
-            };
+            let (page, next) = self.key_page(prefix, after.clone(), size)?;
             f(after.as_deref(), page)?;
             match next {
                 Some(key) => after = Some(key),
@@ -435,48 +447,56 @@ impl Peerstore {
     /// Calls `f` with the peer of every key under `prefix` (consecutive keys of one peer: once),
     /// reading the keys a page at a time: only one page of keys is in memory.
     fn each_peer_under(&self, prefix: &Key, mut f: impl FnMut(RawPeerId)) -> Result<()> {
-        // The last peer's segment as stored, and its bytes: a peer's further keys are skipped
-        // without decoding them again.
-        let mut last: Option<(Vec<u8>, Vec<u8>)> = None;
-        self.each_key_page(prefix, LIST_PAGE, |_, page| {
-            for e in &page {
-                let Some(seg) = peer_key::peer_segment_bytes(&e.key) else {
-                    continue;
-                };
-                if last.as_ref().is_some_and(|(s, _)| s.as_slice() == seg) {
-                    continue;
-                }
-                match peer_key::decode_segment_bytes(seg) {
-                    Ok(raw) if last.as_ref().is_some_and(|(_, r)| *r == raw) => {}
-                    Ok(raw) => {
-                        last = Some((seg.to_vec(), raw.clone()));
-                        f(RawPeerId::from_bytes(raw));
-                    }
-                    Err(_) => tracing::warn!(
-                        key = %e.key_lossy(),
-                        "key with a peer segment that is not base32; skipped"
-                    ),
-                }
+        let mut walk = PeerSegments::new(self, prefix);
+        while let Some(seg) = walk.next()? {
+            if let Some(peer) = decode_listed(prefix, &seg) {
+                f(peer);
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     /// Every peer with addresses or keys (Go's `Peers()`: metadata-only peers are not listed),
-    /// sorted. Peers with keys are merged in as their pages are read, so the listing holds the
-    /// result and one page.
+    /// sorted. The two books are walked side by side in key order, a page of each at a time, so
+    /// a peer in both is decoded once and the listing holds the result and two pages.
     pub fn peers(&self) -> Result<Vec<RawPeerId>> {
         self.check_open()?;
-        let mut all = self.peers_under(&Key::new(peer_key::ADDRS))?;
-        all.sort_unstable();
-        all.dedup();
-        let mut keyed_only = Vec::new();
-        self.each_peer_under(&Key::new(peer_key::KEYS), |peer| {
-            if all.binary_search(&peer).is_err() {
-                keyed_only.push(peer);
+        let (addrs_key, keys_key) = (Key::new(peer_key::ADDRS), Key::new(peer_key::KEYS));
+        let mut addrs = PeerSegments::new(self, &addrs_key);
+        let mut keys = PeerSegments::new(self, &keys_key);
+        let (mut a, mut k) = (addrs.next()?, keys.next()?);
+        let mut all = Vec::new();
+        loop {
+            let (seg, prefix) = match (a.take(), k.take()) {
+                (None, None) => break,
+                (Some(x), None) => {
+                    a = addrs.next()?;
+                    (x, &addrs_key)
+                }
+                (None, Some(y)) => {
+                    k = keys.next()?;
+                    (y, &keys_key)
+                }
+                (Some(x), Some(y)) => match x.cmp(&y) {
+                    std::cmp::Ordering::Less => {
+                        (a, k) = (addrs.next()?, Some(y));
+                        (x, &addrs_key)
+                    }
+                    std::cmp::Ordering::Greater => {
+                        (a, k) = (Some(x), keys.next()?);
+                        (y, &keys_key)
+                    }
+                    std::cmp::Ordering::Equal => {
+                        (a, k) = (addrs.next()?, keys.next()?);
+                        (x, &addrs_key)
+                    }
+                },
+            };
+            if let Some(peer) = decode_listed(prefix, &seg) {
+                all.push(peer);
             }
-        })?;
-        all.extend(keyed_only);
+        }
+        // Segments in another letter case name the same peer.
         all.sort_unstable();
         all.dedup();
         Ok(all)
@@ -570,6 +590,71 @@ impl Drop for PeerLock<'_> {
 
 /// How many address records a walk locks and handles at a time.
 pub(crate) const RECORD_CHUNK: usize = 256;
+
+/// The distinct peer segments of the keys under a prefix (`/peers/addrs/<peer>`,
+/// `/peers/keys/<peer>/...`), in key order, read a page at a time: the listings' walk.
+struct PeerSegments<'a> {
+    ps: &'a Peerstore,
+    prefix: &'a Key,
+    under: Vec<u8>,
+    page: std::vec::IntoIter<datastore::Entry>,
+    after: Option<Vec<u8>>,
+    more: bool,
+    last: Vec<u8>,
+}
+
+impl<'a> PeerSegments<'a> {
+    fn new(ps: &'a Peerstore, prefix: &'a Key) -> PeerSegments<'a> {
+        PeerSegments {
+            ps,
+            prefix,
+            under: prefix.query_prefix().into_bytes(),
+            page: Vec::new().into_iter(),
+            after: None,
+            more: true,
+            last: Vec::new(),
+        }
+    }
+
+    /// The next peer's segment (a peer's further keys are skipped).
+    fn next(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            let Some(e) = self.page.next() else {
+                if !self.more {
+                    return Ok(None);
+                }
+                let (page, next) = self
+                    .ps
+                    .key_page(self.prefix, self.after.take(), LIST_PAGE)?;
+                (self.page, self.more, self.after) = (page.into_iter(), next.is_some(), next);
+                continue;
+            };
+            let Some(rest) = e.key.strip_prefix(self.under.as_slice()) else {
+                continue;
+            };
+            let seg = rest.split(|&b| b == b'/').next().unwrap_or(rest);
+            if seg.is_empty() || seg == self.last.as_slice() {
+                continue;
+            }
+            self.last = seg.to_vec();
+            return Ok(Some(self.last.clone()));
+        }
+    }
+}
+
+/// The peer a listed key segment names; a segment that is not base32 is skipped with a warning.
+fn decode_listed(prefix: &Key, seg: &[u8]) -> Option<RawPeerId> {
+    match peer_key::decode_segment_bytes(seg) {
+        Ok(raw) => Some(RawPeerId::from_bytes(raw)),
+        Err(_) => {
+            tracing::warn!(
+                key = %format!("{prefix}/{}", String::from_utf8_lossy(seg)),
+                "key with a peer segment that is not base32; skipped"
+            );
+            None
+        }
+    }
+}
 
 /// Keys read at a time by a listing (`peers`, `peers_with_addrs`, ...).
 const LIST_PAGE: usize = 4096;

@@ -202,60 +202,78 @@ impl Scanner {
         let mut mem = self.mem.range(start.clone()..).peekable();
         let limit = query.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
+        // The sources whose current user key is the smallest.
+        let mut ties: Vec<usize> = Vec::with_capacity(sources.len());
         while out.len() < limit {
-            // The smallest user key; among its entries, the newest.
-            let mut best: Option<(usize, u64)> = None;
+            // The smallest user key in the tables; among its entries, the newest.
+            let mut best: Option<usize> = None;
+            ties.clear();
             for (i, s) in sources.iter().enumerate() {
-                if let Some(k) = s.key() {
-                    let seq = tag(k).0;
-                    let better = match best {
-                        None => true,
-                        Some((b, bseq)) => {
-                            match user_key(k).cmp(user_key(sources[b].key_unchecked())) {
-                                std::cmp::Ordering::Less => true,
-                                std::cmp::Ordering::Equal => seq > bseq,
-                                std::cmp::Ordering::Greater => false,
-                            }
-                        }
-                    };
-                    if better {
-                        best = Some((i, seq));
+                let Some(k) = s.key() else { continue };
+                let Some(b) = best else {
+                    best = Some(i);
+                    ties.push(i);
+                    continue;
+                };
+                let bk = sources[b].key_unchecked();
+                match user_key(k).cmp(user_key(bk)) {
+                    std::cmp::Ordering::Less => {
+                        best = Some(i);
+                        ties.clear();
+                        ties.push(i);
                     }
+                    std::cmp::Ordering::Equal => {
+                        ties.push(i);
+                        if tag(k).0 > tag(bk).0 {
+                            best = Some(i);
+                        }
+                    }
+                    std::cmp::Ordering::Greater => {}
                 }
             }
-            let table_key = best.map(|(b, _)| user_key(sources[b].key_unchecked()).to_vec());
-            let from_mem = match (mem.peek(), &table_key) {
-                (Some((mk, _)), Some(tk)) => mk.as_slice() <= tk.as_slice(),
-                (Some(_), None) => true,
-                (None, _) => false,
+            let table_key = best.map(|b| user_key(sources[b].key_unchecked()));
+            let mem_first = match (mem.peek(), table_key) {
+                (Some((mk, _)), Some(tk)) => mk.as_slice().cmp(tk),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => break,
             };
-            let (key, value) = if from_mem {
-                let (k, v) = mem.next().expect("peeked");
-                (k.clone(), v.as_deref().map(|v| v.to_vec()))
-            } else {
-                let Some((b, _)) = best else { break };
-                let s = &sources[b];
-                let put = tag(s.key_unchecked()).1;
-                let value = put.then(|| s.value().to_vec());
-                (table_key.clone().expect("set with best"), value)
+            let (key, value) = match (mem_first, best) {
+                (std::cmp::Ordering::Greater, Some(b)) => {
+                    let s = &sources[b];
+                    let put = tag(s.key_unchecked()).1;
+                    let value = match query.keys_only {
+                        true => Vec::new(),
+                        false => s.value().to_vec(),
+                    };
+                    (user_key(s.key_unchecked()).to_vec(), put.then_some(value))
+                }
+                _ => {
+                    let (k, v) = mem.next().expect("peeked");
+                    let value = match query.keys_only {
+                        true => v.as_ref().map(|_| Vec::new()),
+                        false => v.clone(),
+                    };
+                    (k.clone(), value)
+                }
             };
             if !key.starts_with(&prefix) {
                 break;
             }
-            // Every older version of this key, in every table, is hidden.
-            for s in sources.iter_mut() {
-                while s.key().is_some_and(|k| user_key(k) == key.as_slice()) {
-                    s.advance(io, tables)?;
+            if mem_first != std::cmp::Ordering::Less {
+                // Every older version of this key, in every table, is hidden.
+                for &i in &ties {
+                    let s = &mut sources[i];
+                    while s.key().is_some_and(|k| user_key(k) == key.as_slice()) {
+                        s.advance(io, tables)?;
+                    }
                 }
             }
             let Some(value) = value else { continue };
             if !query.past_start(&key) {
                 continue;
             }
-            out.push(Entry {
-                key,
-                value: if query.keys_only { Vec::new() } else { value },
-            });
+            out.push(Entry { key, value });
         }
         Ok(out)
     }
