@@ -34,6 +34,38 @@ fn options() -> LevelDbOptions {
     }
 }
 
+/// The files of a database directory whose names `pick` accepts.
+fn files(dir: &std::path::Path, pick: impl Fn(&str) -> bool) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| pick(&p.file_name().unwrap().to_string_lossy()))
+        .collect()
+}
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A new database with the test options, an empty model of it, and a seeded generator.
+fn fresh(seed: u64) -> (tempfile::TempDir, LevelDbDatastore, Model, Rng) {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = LevelDbDatastore::open(dir.path(), options()).unwrap();
+    (dir, ds, BTreeMap::new(), Rng(seed))
+}
+
+/// Writes `value` at `k` (deletes it when `None`), in the store and in the model.
+fn set(ds: &LevelDbDatastore, model: &mut Model, k: &Key, value: Option<Vec<u8>>) {
+    match value {
+        Some(v) => {
+            ds.put(k, &v).unwrap();
+            model.insert(k.as_bytes().to_vec(), v);
+        }
+        None => {
+            ds.delete(k).unwrap();
+            model.remove(k.as_bytes());
+        }
+    }
+}
+
 const PREFIXES: [&str; 4] = ["/a", "/a/b", "/peers/addrs", "/z"];
 
 fn random_key(rng: &mut Rng) -> Key {
@@ -41,7 +73,7 @@ fn random_key(rng: &mut Rng) -> Key {
     Key::new(&format!("{prefix}/{:04}", rng.below(300)))
 }
 
-fn expected(model: &BTreeMap<Vec<u8>, Vec<u8>>, q: &Query) -> Vec<Entry> {
+fn expected(model: &Model, q: &Query) -> Vec<Entry> {
     let prefix = q.prefix.query_prefix().into_bytes();
     model
         .iter()
@@ -57,7 +89,7 @@ fn expected(model: &BTreeMap<Vec<u8>, Vec<u8>>, q: &Query) -> Vec<Entry> {
 
 /// Every query shape: each prefix and the root, with and without values, whole and in pages
 /// starting at a key that exists, one that does not, and one before the prefix.
-fn queries(model: &BTreeMap<Vec<u8>, Vec<u8>>, rng: &mut Rng) -> Vec<Query> {
+fn queries(model: &Model, rng: &mut Rng) -> Vec<Query> {
     let mut out = Vec::new();
     for prefix in ["/"].into_iter().chain(PREFIXES) {
         for keys_only in [false, true] {
@@ -79,7 +111,7 @@ fn queries(model: &BTreeMap<Vec<u8>, Vec<u8>>, rng: &mut Rng) -> Vec<Query> {
     out
 }
 
-fn check(ds: &LevelDbDatastore, model: &BTreeMap<Vec<u8>, Vec<u8>>, rng: &mut Rng, when: &str) {
+fn check(ds: &LevelDbDatastore, model: &Model, rng: &mut Rng, when: &str) {
     for q in queries(model, rng) {
         let want = expected(model, &q);
         let got = ds.query(&q).unwrap();
@@ -96,7 +128,7 @@ fn check(ds: &LevelDbDatastore, model: &BTreeMap<Vec<u8>, Vec<u8>>, rng: &mut Rn
 fn queries_match_what_was_written_across_swaps_compactions_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let mut ds = LevelDbDatastore::open(dir.path(), options()).unwrap();
-    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut model = Model::new();
     let mut rng = Rng(0x5eed);
     for round in 0..12 {
         for i in 0..1500 {
@@ -153,19 +185,15 @@ fn queries_match_what_was_written_across_swaps_compactions_and_reopens() {
 /// overwritten versions and deletion markers): each query still sees only the newest.
 #[test]
 fn queries_see_only_the_newest_of_many_versions() {
-    let dir = tempfile::tempdir().unwrap();
-    let ds = LevelDbDatastore::open(dir.path(), options()).unwrap();
-    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    let mut rng = Rng(7);
+    let (_dir, ds, mut model, mut rng) = fresh(7);
     for i in 0..20_000u32 {
         let k = Key::new(&format!("/peers/addrs/{:02}", i % 40));
-        if i % 7 == 0 {
-            ds.delete(&k).unwrap();
-            model.remove(k.as_bytes());
-        } else {
-            ds.put(&k, &i.to_le_bytes()).unwrap();
-            model.insert(k.as_bytes().to_vec(), i.to_le_bytes().to_vec());
-        }
+        set(
+            &ds,
+            &mut model,
+            &k,
+            (i % 7 != 0).then(|| i.to_le_bytes().to_vec()),
+        );
         if i % 2500 == 0 {
             check(&ds, &model, &mut rng, &format!("write {i}"));
         }
@@ -193,10 +221,8 @@ fn a_damaged_table_block_fails_the_query_naming_the_file() {
     ds.compact().unwrap();
     ds.close().unwrap();
     drop(ds);
-    let table = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "ldb"))
+    let table = files(dir.path(), |n| n.ends_with(".ldb"))
+        .pop()
         .expect("a table after the compaction");
     let mut bytes = std::fs::read(&table).unwrap();
     // A value byte in the first data block.
@@ -223,7 +249,7 @@ fn pages_cross_the_tables_of_a_level() {
         ..options()
     };
     let ds = LevelDbDatastore::open(dir.path(), options).unwrap();
-    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut model = Model::new();
     let mut rng = Rng(11);
     for i in 0..60_000u32 {
         let k = Key::new(&format!("/peers/addrs/{:06}", rng.below(1_000_000)));
@@ -232,29 +258,19 @@ fn pages_cross_the_tables_of_a_level() {
         model.insert(k.as_bytes().to_vec(), v);
     }
     ds.compact().unwrap();
-    let tables = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "ldb")
-        })
-        .count();
+    let tables = files(dir.path(), |n| n.ends_with(".ldb")).len();
     assert!(
         tables >= 2,
         "{tables} table(s): the test needs a level of several"
     );
     for i in 0..3000u32 {
         let k = Key::new(&format!("/peers/addrs/{:06}", rng.below(1_000_000)));
-        if i % 4 == 0 {
-            ds.delete(&k).unwrap();
-            model.remove(k.as_bytes());
-        } else {
-            ds.put(&k, &i.to_le_bytes()).unwrap();
-            model.insert(k.as_bytes().to_vec(), i.to_le_bytes().to_vec());
-        }
+        set(
+            &ds,
+            &mut model,
+            &k,
+            (i % 4 != 0).then(|| i.to_le_bytes().to_vec()),
+        );
     }
     // Walk every key a page at a time, as the listings do.
     for size in [1000, 4096] {
@@ -279,20 +295,10 @@ fn pages_cross_the_tables_of_a_level() {
 /// the edits appended since its last read, across block boundaries.
 #[test]
 fn a_manifest_longer_than_a_log_block_is_followed() {
-    let dir = tempfile::tempdir().unwrap();
-    let ds = LevelDbDatastore::open(dir.path(), options()).unwrap();
-    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    let mut rng = Rng(3);
+    let (dir, ds, mut model, mut rng) = fresh(3);
     let manifest_len = || {
-        std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("MANIFEST")
-            })
+        files(dir.path(), |n| n.starts_with("MANIFEST"))
+            .iter()
             .map(|p| std::fs::metadata(p).unwrap().len())
             .max()
             .unwrap_or(0)
