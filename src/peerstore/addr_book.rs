@@ -7,7 +7,7 @@
 
 use multiaddr::{Multiaddr, Protocol};
 
-use super::cache::CachedAddrs;
+use super::cache::{CachedAddrs, usable_addrs};
 use super::clock::{expiry, unix_seconds};
 use super::{Error, Peerstore, RawPeerId, Result, Ttl};
 use crate::codec::envelope::SignedPeerRecord;
@@ -316,14 +316,11 @@ impl Peerstore {
                     }
                     Ok(Some(rec))
                 })?;
-                let stored = rec.as_ref().map_or(0, |r| r.addrs.len());
-                let addrs: Vec<Multiaddr> = rec
-                    .into_iter()
-                    .flat_map(|r| r.addrs)
-                    .filter_map(|e| Multiaddr::try_from(e.addr).ok())
-                    .collect();
-                let unparsed = stored - addrs.len();
-                (addrs, unparsed)
+                usable_addrs(
+                    rec.into_iter()
+                        .flat_map(|r| r.addrs)
+                        .map(|e| Multiaddr::try_from(e.addr).ok()),
+                )
             }
         };
         if unparsed > 0 {

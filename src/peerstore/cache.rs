@@ -24,6 +24,21 @@ impl Cached {
     }
 }
 
+/// The addresses that parsed, and how many did not (`None`), as `Peerstore::addrs` returns
+/// them.
+pub(crate) fn usable_addrs(
+    parsed: impl Iterator<Item = Option<Multiaddr>>,
+) -> (Vec<Multiaddr>, usize) {
+    let mut unparsed = 0;
+    let addrs = parsed
+        .filter_map(|m| {
+            unparsed += usize::from(m.is_none());
+            m
+        })
+        .collect();
+    (addrs, unparsed)
+}
+
 /// What [`Peerstore::cached_addrs`] found.
 pub(crate) enum CachedAddrs {
     /// The cache holds the peer and none of its addresses has expired: these are its addresses
@@ -148,8 +163,7 @@ impl Peerstore {
                 .map(|e| Multiaddr::try_from(e.addr.clone()).ok())
                 .collect()
         });
-        let addrs: Vec<Multiaddr> = parsed.iter().flatten().cloned().collect();
-        let unparsed = parsed.len() - addrs.len();
+        let (addrs, unparsed) = usable_addrs(parsed.iter().cloned());
         CachedAddrs::Fresh(addrs, unparsed)
     }
     pub(crate) fn cache_remove(&self, peer: &[u8]) {

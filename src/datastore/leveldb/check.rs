@@ -177,9 +177,7 @@ pub(super) fn read_manifest(
             file.display()
         ));
     }
-    if let Some(cmp) = &manifest.comparator
-        && cmp != "leveldb.BytewiseComparator"
-    {
+    if let Some(cmp) = manifest.foreign_comparator() {
         return Err(format!("{} uses the comparator {cmp:?}", file.display()));
     }
     Ok((manifest, note))

@@ -49,6 +49,19 @@ pub struct BadRange {
     pub reason: &'static str,
 }
 
+impl BadRange {
+    /// Damage an append cut short leaves (by the end of the file, or zero-filled space the file
+    /// system left), not bytes that fail their checksum.
+    pub fn is_cut_short(&self) -> bool {
+        matches!(
+            self.reason,
+            "record cut short by the end of the file"
+                | "truncated record header"
+                | "zero-filled space"
+        )
+    }
+}
+
 /// What a whole log file holds.
 #[derive(Clone, Debug, Default)]
 pub struct LogScan {
@@ -73,15 +86,7 @@ impl LogScan {
     /// space the file system left), not by bytes that fail their checksum: the only tail a
     /// MANIFEST, synced after every edit, may have.
     pub fn is_cut_short_tail(&self) -> bool {
-        self.is_torn_tail()
-            && self.bad.iter().all(|b| {
-                matches!(
-                    b.reason,
-                    "record cut short by the end of the file"
-                        | "truncated record header"
-                        | "zero-filled space"
-                )
-            })
+        self.is_torn_tail() && self.bad.iter().all(BadRange::is_cut_short)
     }
 
     /// The file is readable to its end.

@@ -64,6 +64,14 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The comparator the MANIFEST names when it is not LevelDB's bytewise one (which every
+    /// reader here assumes).
+    pub fn foreign_comparator(&self) -> Option<&str> {
+        self.comparator
+            .as_deref()
+            .filter(|c| *c != "leveldb.BytewiseComparator")
+    }
+
     /// Applies one version edit: its deletions first, then its additions, as LevelDB's version
     /// builder does. A table added twice is one table (goleveldb's MANIFESTs do that).
     pub fn apply(&mut self, mut edit: &[u8]) -> Result<(), &'static str> {

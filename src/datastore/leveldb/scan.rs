@@ -303,15 +303,7 @@ impl ManifestState {
         let scan = logfile::scan(&bytes);
         // An edit cut short by the end of the file is what a crash during an append leaves
         // (the engine never reads it); any other damage after the last edit read is damage.
-        let cut_short = |b: &&logfile::BadRange| {
-            b.offset >= scan.good_len
-                && matches!(
-                    b.reason,
-                    "record cut short by the end of the file"
-                        | "truncated record header"
-                        | "zero-filled space"
-                )
-        };
+        let cut_short = |b: &&logfile::BadRange| b.offset >= scan.good_len && b.is_cut_short();
         if let Some(bad) = scan
             .bad
             .iter()
@@ -334,9 +326,7 @@ impl ManifestState {
                 .map_err(|e| format!("{}: {e}", self.path.display()))?;
         }
         self.read = self.read.max(start + scan.good_len);
-        if let Some(cmp) = &self.manifest.comparator
-            && cmp != "leveldb.BytewiseComparator"
-        {
+        if let Some(cmp) = self.manifest.foreign_comparator() {
             return Err(format!(
                 "{} uses the comparator {cmp:?}",
                 self.path.display()
@@ -501,23 +491,7 @@ impl Source {
                 continue;
             };
             self.block = t.block(io, h)?;
-            let len = self.block.len();
-            let restarts = len
-                .checked_sub(4)
-                .map(|at| u32::from_le_bytes(self.block[at..].try_into().expect("4")) as usize);
-            self.end = match restarts
-                .and_then(|r| r.checked_mul(4))
-                .and_then(|r| len.checked_sub(4 + r))
-            {
-                Some(end) => end,
-                None => {
-                    return Err(t.damage(
-                        io,
-                        h.offset,
-                        "block restart array larger than the block",
-                    ));
-                }
-            };
+            self.end = table::entries_end(&self.block).map_err(|r| t.damage(io, h.offset, r))?;
             self.block_no = n;
             self.pos = 0;
             self.key.clear();
@@ -531,21 +505,14 @@ impl Source {
     fn read_entry(&mut self, io: &IoState) -> Result<(), Status> {
         let mut rest = &self.block[self.pos..self.end];
         let before = rest.len();
-        let parsed = (|| {
-            let shared = take_varint(&mut rest)? as usize;
-            let unshared = take_varint(&mut rest)? as usize;
-            let value_len = take_varint(&mut rest)? as usize;
-            (shared <= self.key.len() && unshared.checked_add(value_len)? <= rest.len())
-                .then_some((shared, unshared, value_len))
-        })();
-        let Some((shared, unshared, value_len)) = parsed else {
-            let t = self
-                .current
-                .as_ref()
-                .expect("an entry is read from a loaded table");
-            let offset = t.blocks[self.block_no].1.offset;
-            return Err(t.damage(io, offset, "block entry runs past its block"));
-        };
+        let (shared, unshared, value_len) = table::entry_header(&mut rest, self.key.len())
+            .map_err(|reason| {
+                let t = self
+                    .current
+                    .as_ref()
+                    .expect("an entry is read from a loaded table");
+                t.damage(io, t.blocks[self.block_no].1.offset, reason)
+            })?;
         let at = self.pos + (before - rest.len());
         self.key.truncate(shared);
         self.key.extend_from_slice(&self.block[at..at + unshared]);

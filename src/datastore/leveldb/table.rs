@@ -89,26 +89,44 @@ pub fn check_trailer(raw: &[u8]) -> Result<(&[u8], u8), &'static str> {
 /// A key and its value, as stored in a block.
 pub type BlockEntry = (Vec<u8>, Vec<u8>);
 
-/// The entries of an uncompressed block, in order.
-pub fn block_entries(block: &[u8]) -> Result<Vec<BlockEntry>, &'static str> {
+/// Where the entries of an uncompressed block end (its restart array follows them).
+pub fn entries_end(block: &[u8]) -> Result<usize, &'static str> {
     if block.len() < 4 {
         return Err("block too short for its restart count");
     }
     let restarts = u32::from_le_bytes(block[block.len() - 4..].try_into().expect("4")) as usize;
-    let end = restarts
+    restarts
         .checked_mul(4)
         .and_then(|r| block.len().checked_sub(4 + r))
-        .ok_or("block restart array larger than the block")?;
-    let mut rest = &block[..end];
+        .ok_or("block restart array larger than the block")
+}
+
+/// Reads an entry's header from `rest`: how many bytes of the previous key it shares, and the
+/// lengths of the rest of its key and of its value, checked against `key_len` (the previous
+/// key's length) and what is left of the block.
+pub fn entry_header(
+    rest: &mut &[u8],
+    key_len: usize,
+) -> Result<(usize, usize, usize), &'static str> {
+    let mut read = || {
+        take_varint(rest)
+            .map(|v| v as usize)
+            .ok_or("truncated block entry")
+    };
+    let (shared, unshared, value_len) = (read()?, read()?, read()?);
+    if shared > key_len || unshared.saturating_add(value_len) > rest.len() {
+        return Err("block entry runs past its block");
+    }
+    Ok((shared, unshared, value_len))
+}
+
+/// The entries of an uncompressed block, in order.
+pub fn block_entries(block: &[u8]) -> Result<Vec<BlockEntry>, &'static str> {
+    let mut rest = &block[..entries_end(block)?];
     let mut key: Vec<u8> = Vec::new();
     let mut out = Vec::new();
     while !rest.is_empty() {
-        let shared = take_varint(&mut rest).ok_or("truncated block entry")? as usize;
-        let unshared = take_varint(&mut rest).ok_or("truncated block entry")? as usize;
-        let value_len = take_varint(&mut rest).ok_or("truncated block entry")? as usize;
-        if shared > key.len() || unshared.saturating_add(value_len) > rest.len() {
-            return Err("block entry runs past its block");
-        }
+        let (shared, unshared, value_len) = entry_header(&mut rest, key.len())?;
         key.truncate(shared);
         key.extend_from_slice(&rest[..unshared]);
         let value = rest[unshared..unshared + value_len].to_vec();
