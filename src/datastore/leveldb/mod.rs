@@ -261,6 +261,16 @@ impl LevelDbDatastore {
         )
     }
 
+    /// The value of `key` read through rusty-leveldb's iterator instead of the file scanner
+    /// that answers [`Datastore::get`]: the reference the scanner is tested against.
+    #[doc(hidden)]
+    pub fn get_through_engine(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        self.read(
+            || format!("key {key}"),
+            |engine| engine_get(engine, key.as_bytes()),
+        )
+    }
+
     /// What opening the database had to drop or repair, one message each: a torn tail of the
     /// newest journal (the last write before a crash, never acknowledged under
     /// [`SyncPolicy::Always`]). Empty after a clean shutdown.
@@ -482,8 +492,10 @@ fn open_engine(path: &Path, options: &LevelDbOptions) -> Result<Engine> {
         reuse_logs: false,
         reuse_manifest: false,
         write_buffer_size: options.write_buffer_size,
-        // goleveldb's default block cache (rusty-leveldb's is 4 MiB).
-        block_cache_capacity_bytes: 8 << 20,
+        // Point reads and queries read the files through the scanner (`scan`), which keeps its
+        // own block cache; the engine's serves only its compactions and the reads after a
+        // failed write.
+        block_cache_capacity_bytes: 1 << 20,
         compressor: if options.snappy {
             compressor::SnappyCompressor::ID
         } else {
@@ -519,21 +531,34 @@ fn open_engine(path: &Path, options: &LevelDbOptions) -> Result<Engine> {
     }
 }
 
-/// Reads `key`. `DB::get` may start a compaction on the spot (after enough lookups that had to
-/// look in more than one table), which would record the current sequence in the MANIFEST while
-/// the journal still holds those batches: goleveldb would then refuse or skip them. So the env
-/// refuses every write during the read (without counting it as a failure): the compaction fails
-/// before it writes anything and runs at a later write, after the journal switch. Reading
-/// through `get_at` (not `get`) keeps errors; damage the env saw turns the answer into an error.
-fn get_without_compaction(
-    engine: &mut Engine,
-    key: &[u8],
-) -> std::result::Result<Option<Vec<u8>>, Status> {
+/// Reads `key` through the engine's iterator (after a failed write, and as a reference in
+/// tests). Never through `DB::get`: rusty-leveldb 4.0.2's `Version::get` stops at the first
+/// entry at or after the key in each table, and when that entry is a deletion it answers "not
+/// found" without checking that the deletion is of the same key, so a newer table holding a
+/// deletion of a neighbouring key hides a key stored in an older one. The env refuses writes
+/// during the read (without counting it as a failure), so that no compaction the read may start
+/// records the sequence in the MANIFEST while the journal still holds those batches.
+fn engine_get(engine: &mut Engine, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, Status> {
     let snapshot = engine.for_snapshot().get_snapshot();
     engine.io.set_in_read(true);
-    let found = engine.db.get_at(&snapshot, key);
+    let found = engine.db.new_iter_at(snapshot).map(|mut iter| {
+        iter.seek(key);
+        iter.current()
+            .filter(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v.to_vec())
+    });
     engine.io.set_in_read(false);
-    Ok(found?.map(|v| v.to_vec()))
+    found
+}
+
+/// Reads `key` from the files (the file scanner), or through the engine after a failed write,
+/// which may have left the engine's memory ahead of its files.
+fn point_read(engine: &mut Engine, key: &Key) -> std::result::Result<Option<Vec<u8>>, Status> {
+    if engine.io.failure().is_some() {
+        return engine_get(engine, key.as_bytes());
+    }
+    let io = engine.io.clone();
+    engine.scan.get(&io, key.as_bytes())
 }
 
 /// A query through rusty-leveldb's own iterator: after a failed write, and as the reference
@@ -568,10 +593,7 @@ fn engine_query(engine: &mut Engine, query: &Query) -> std::result::Result<Vec<E
 
 impl Datastore for LevelDbDatastore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.read(
-            || format!("key {key}"),
-            |engine| get_without_compaction(engine, key.as_bytes()),
-        )
+        self.read(|| format!("key {key}"), |engine| point_read(engine, key))
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>> {
@@ -602,12 +624,10 @@ impl Datastore for LevelDbDatastore {
                 let engine = self.engine_in(&mut guard)?;
                 batch.check_expected(|k| {
                     let io = engine.io.clone();
-                    run_engine(&io, || get_without_compaction(engine, k.as_bytes())).map_err(
-                        |status| Error::Read {
-                            key: k.to_string(),
-                            source: status.into(),
-                        },
-                    )
+                    run_engine(&io, || point_read(engine, k)).map_err(|status| Error::Read {
+                        key: k.to_string(),
+                        source: status.into(),
+                    })
                 })?;
                 self.write_group(engine, &[&batch])?
             };

@@ -24,6 +24,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_cache::ArcCache;
 use rusty_leveldb::{Status, StatusCode};
 
 use super::env::IoState;
@@ -38,6 +39,8 @@ struct TableIndex {
     path: PathBuf,
     file: File,
     blocks: Vec<(Vec<u8>, table::BlockHandle)>,
+    /// The table's Bloom filters of user keys, if it has LevelDB's.
+    filter: Option<table::FilterBlock>,
 }
 
 /// The live tables by level: level 0 newest first, the others by key.
@@ -56,6 +59,25 @@ pub(super) struct Scanner {
     version: Option<(u64, Arc<Version>)>,
     manifest: Option<ManifestState>,
     tables: Tables,
+    /// Data blocks point reads loaded, uncompressed, by table number and offset.
+    blocks: ArcCache<(u64, u64), Arc<Vec<u8>>, ahash::RandomState>,
+}
+
+/// How many data blocks point reads keep: about 8 MiB of 4 KiB blocks, goleveldb's default
+/// block cache.
+const CACHED_BLOCKS: usize = 2048;
+
+/// A key's newest entry in a table: its sequence number and value (`None`: a deletion).
+type Newest = (u64, Option<Vec<u8>>);
+
+/// Where a seek in one block ended.
+enum Seek {
+    /// At an entry of the key: its sequence number, and its value (`None`: a deletion).
+    Found(u64, Option<Vec<u8>>),
+    /// At a larger key: the table does not hold the key.
+    Past,
+    /// At the block's end: the key may start the next block.
+    End,
 }
 
 /// Open tables with their indexes, at most [`OPEN_TABLES`] (each holds a file descriptor).
@@ -118,7 +140,82 @@ impl Scanner {
                 dir: dir.to_path_buf(),
                 open: HashMap::new(),
             },
+            blocks: ArcCache::with_hasher(CACHED_BLOCKS, ahash::RandomState::new())
+                .expect("a non-zero capacity"),
         }
+    }
+
+    /// The value of `key` as the engine holds it now (`None`: absent or deleted): the
+    /// memtable's, else the newest entry in the tables. A level-0 table may overlap the
+    /// others, so all that may hold the key are read and the highest sequence number wins;
+    /// in the other levels an entry is newer than any of the same key in a deeper level, so
+    /// the first level that holds the key answers, as in the engine.
+    pub(super) fn get(&mut self, io: &IoState, key: &[u8]) -> Result<Option<Vec<u8>>, Status> {
+        self.follow_journal(io);
+        if let Some(value) = self.mem.get(key) {
+            return Ok(value.clone());
+        }
+        let version = self.version(io)?;
+        let holds = |f: &TableFile| user_key(&f.smallest) <= key && key <= user_key(&f.largest);
+        for (level, files) in version.levels.iter().enumerate() {
+            if level == 0 {
+                let mut newest: Option<Newest> = None;
+                for f in files.iter().filter(|f| holds(f)) {
+                    if let Some((seq, value)) = self.table_get(io, f.number, key)?
+                        && newest.as_ref().is_none_or(|(s, _)| seq > *s)
+                    {
+                        newest = Some((seq, value));
+                    }
+                }
+                if let Some((_, value)) = newest {
+                    return Ok(value);
+                }
+                continue;
+            }
+            let at = files.partition_point(|f| user_key(&f.largest) < key);
+            if let Some(f) = files.get(at).filter(|f| holds(f))
+                && let Some((_, value)) = self.table_get(io, f.number, key)?
+            {
+                return Ok(value);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The newest entry of `key` in one table: its sequence number and value.
+    fn table_get(
+        &mut self,
+        io: &IoState,
+        number: u64,
+        key: &[u8],
+    ) -> Result<Option<Newest>, Status> {
+        let t = self.tables.get(io, number)?;
+        // The first block whose last key may be at or after the key.
+        let mut at = t.blocks.partition_point(|(k, _)| user_key(k) < key);
+        while let Some(&(_, h)) = t.blocks.get(at) {
+            if t.filter
+                .as_ref()
+                .is_some_and(|f| !f.may_hold(h.offset, key))
+            {
+                // The block does not hold the key, so neither does the table: its newest
+                // entry would be in this block.
+                return Ok(None);
+            }
+            let block = match self.blocks.get_mut(&(number, h.offset)) {
+                Some(block) => block.clone(),
+                None => {
+                    let block = Arc::new(t.block(io, h)?);
+                    self.blocks.insert((number, h.offset), block.clone());
+                    block
+                }
+            };
+            match seek_block(&block, key).map_err(|r| t.damage(io, h.offset, r))? {
+                Seek::Found(seq, value) => return Ok(Some((seq, value))),
+                Seek::Past => return Ok(None),
+                Seek::End => at += 1,
+            }
+        }
+        Ok(None)
     }
 
     /// Starts the memtable afresh if the engine opened a journal since it was last seen.
@@ -279,6 +376,60 @@ impl Scanner {
     }
 }
 
+/// Finds the first entry of `key` in an uncompressed block: from the last restart point (where
+/// keys are whole) before the key, entry by entry.
+fn seek_block(block: &[u8], key: &[u8]) -> Result<Seek, &'static str> {
+    let end = table::entries_end(block)?;
+    let restarts = (block.len() - 4 - end) / 4;
+    let restart = |i: usize| -> Result<usize, &'static str> {
+        let at = end + 4 * i;
+        let offset = u32::from_le_bytes(block[at..at + 4].try_into().expect("4 bytes")) as usize;
+        if offset > end {
+            return Err("block restart point outside its entries");
+        }
+        Ok(offset)
+    };
+    // The whole key at a restart point (it shares nothing with the one before).
+    let key_at = |offset: usize| -> Result<&[u8], &'static str> {
+        let mut rest = &block[offset..end];
+        let before = rest.len();
+        let (_, unshared, _) = table::entry_header(&mut rest, 0)?;
+        let at = offset + (before - rest.len());
+        Ok(&block[at..at + unshared])
+    };
+    // The last restart point whose key is before `key` (or the first).
+    let (mut lo, mut hi) = (0, restarts);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if user_key(key_at(restart(mid)?)?) < key {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut pos = if restarts == 0 { end } else { restart(lo)? };
+    let mut current: Vec<u8> = Vec::new();
+    while pos < end {
+        let mut rest = &block[pos..end];
+        let before = rest.len();
+        let (shared, unshared, value_len) = table::entry_header(&mut rest, current.len())?;
+        let at = pos + (before - rest.len());
+        current.truncate(shared);
+        current.extend_from_slice(&block[at..at + unshared]);
+        pos = at + unshared + value_len;
+        match user_key(&current).cmp(key) {
+            std::cmp::Ordering::Less => continue,
+            std::cmp::Ordering::Greater => return Ok(Seek::Past),
+            std::cmp::Ordering::Equal => {
+                let (seq, put) = tag(&current);
+                let value = &block[at + unshared..pos];
+                return Ok(Seek::Found(seq, put.then(|| value.to_vec())));
+            }
+        }
+    }
+    Ok(Seek::End)
+}
+
 /// The MANIFEST the engine writes, read as far as it has been written: the engine only appends
 /// whole edits to it (each flushed and synced), so each catch-up applies the edits after the
 /// last one read.
@@ -371,7 +522,7 @@ impl TableIndex {
         let mut footer = vec![0u8; footer_len];
         file.read_exact_at(&mut footer, len - footer_len as u64)
             .map_err(|e| io_error(&path, e))?;
-        let (_, index) = table::decode_footer(&footer, len).map_err(|reason| {
+        let (meta, index) = table::decode_footer(&footer, len).map_err(|reason| {
             io.record_damage(&path, len - footer_len as u64, reason.clone());
             corruption(format!("{}: {reason}", path.display()))
         })?;
@@ -379,7 +530,21 @@ impl TableIndex {
             path,
             file,
             blocks: Vec::new(),
+            filter: None,
         };
+        let meta = t.block(io, meta)?;
+        let meta = table::block_entries(&meta).map_err(|r| t.damage(io, 0, r))?;
+        if let Some((_, handle)) = meta.iter().find(|(k, _)| k == table::BLOOM_FILTER_KEY) {
+            let mut rest = handle.as_slice();
+            let (Some(offset), Some(size)) = (take_varint(&mut rest), take_varint(&mut rest))
+            else {
+                return Err(t.damage(io, 0, "unreadable filter handle in the metaindex"));
+            };
+            let h = table::BlockHandle { offset, size };
+            let block = t.block(io, h)?;
+            let filter = table::FilterBlock::new(block).map_err(|r| t.damage(io, offset, r))?;
+            t.filter = Some(filter);
+        }
         let index = t.block(io, index)?;
         let entries = table::block_entries(&index).map_err(|r| t.damage(io, 0, r))?;
         for (key, handle) in entries {
