@@ -29,7 +29,7 @@ use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use rusty_leveldb::{
@@ -98,8 +98,6 @@ struct Engine {
     io: Arc<IoState>,
     /// Snapshots taken since the open: the handle the next one gets, less one.
     snapshots: u64,
-    /// Serves queries from the files (rusty-leveldb's iterator is slow: `scan`).
-    scan: scan::Scanner,
 }
 
 /// Handles [`Engine::collector`] may burn in one call: about 5 ms of work.
@@ -154,6 +152,12 @@ pub struct LevelDbDatastore {
     path: PathBuf,
     options: LevelDbOptions,
     engine: Mutex<Option<Engine>>,
+    /// Serves reads from the files, without the engine's lock (`scan`).
+    files: scan::Scanner,
+    /// The engine's I/O state, for reads that do not take its lock.
+    io: Arc<IoState>,
+    /// Set once the datastore is closed: reads then go to `engine`, which says so.
+    closed: AtomicBool,
     /// Puts and deletes since the last compaction.
     writes: AtomicU64,
     /// What the last open had to say (torn journal tails dropped).
@@ -235,6 +239,9 @@ impl LevelDbDatastore {
         let engine = open_engine(&path, &options)?;
         let warnings = engine.io.warnings();
         Ok(LevelDbDatastore {
+            files: scan::Scanner::new(&path, &engine.io),
+            io: engine.io.clone(),
+            closed: AtomicBool::new(false),
             path,
             options,
             engine: Mutex::new(Some(engine)),
@@ -298,6 +305,8 @@ impl LevelDbDatastore {
             engine.db.compact_range(b"\x00", b"\xff")
         });
         drop(collector);
+        // The flush opened a journal and wrote the memtable to a table.
+        self.files.follow(&engine.io);
         self.writes.store(0, Ordering::SeqCst);
         compacted.map_err(|status| Error::Write {
             what: "a compaction".to_owned(),
@@ -358,8 +367,7 @@ impl LevelDbDatastore {
             });
         }
         let io = engine.io.clone();
-        engine
-            .scan
+        self.files
             .written(&io, batches.iter().flat_map(|b| b.ops().iter()));
         Ok(Written {
             ticket: io.note_written(),
@@ -409,6 +417,36 @@ impl LevelDbDatastore {
             path: self.path.clone(),
             reason,
         }
+    }
+
+    /// Runs a read on the files, without the engine's lock; `None` when it must go through
+    /// the engine: the datastore is closed, or a write failed, which may have left the
+    /// engine's memory ahead of its files. A block that fails its checks becomes `Corrupt`.
+    fn read_files<T>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl FnOnce(&scan::Scanner, &IoState) -> std::result::Result<T, Status>,
+    ) -> Option<Result<T>> {
+        if self.closed.load(Ordering::SeqCst) || self.io.failure().is_some() {
+            return None;
+        }
+        let result = match quiet::catch(|| f(&self.files, &self.io)) {
+            Ok(result) => result,
+            Err(panic) => Err(Status::new(
+                StatusCode::Corruption,
+                &format!("reading the files failed ({panic})"),
+            )),
+        };
+        Some(result.map_err(|status| match status.code {
+            StatusCode::Corruption => Error::Corrupt {
+                what: what(),
+                damage: status.err,
+            },
+            _ => Error::Read {
+                key: what(),
+                source: status.into(),
+            },
+        }))
     }
 
     /// Runs a read on the open engine. Damage the env saw during the read becomes `Corrupt`,
@@ -513,7 +551,6 @@ fn open_engine(path: &Path, options: &LevelDbOptions) -> Result<Engine> {
     match opened {
         Ok(Ok(db)) => Ok(Engine {
             db,
-            scan: scan::Scanner::new(path, &io),
             io,
             snapshots: 0,
         }),
@@ -551,14 +588,18 @@ fn engine_get(engine: &mut Engine, key: &[u8]) -> std::result::Result<Option<Vec
     found
 }
 
-/// Reads `key` from the files (the file scanner), or through the engine after a failed write,
-/// which may have left the engine's memory ahead of its files.
-fn point_read(engine: &mut Engine, key: &Key) -> std::result::Result<Option<Vec<u8>>, Status> {
+/// Reads `key` under the engine's lock: from the files, or through the engine after a failed
+/// write, which may have left the engine's memory ahead of its files.
+fn point_read(
+    files: &scan::Scanner,
+    engine: &mut Engine,
+    key: &Key,
+) -> std::result::Result<Option<Vec<u8>>, Status> {
     if engine.io.failure().is_some() {
         return engine_get(engine, key.as_bytes());
     }
     let io = engine.io.clone();
-    engine.scan.get(&io, key.as_bytes())
+    files.get(&io, key.as_bytes())
 }
 
 /// A query through rusty-leveldb's own iterator: after a failed write, and as the reference
@@ -593,21 +634,22 @@ fn engine_query(engine: &mut Engine, query: &Query) -> std::result::Result<Vec<E
 
 impl Datastore for LevelDbDatastore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.read(|| format!("key {key}"), |engine| point_read(engine, key))
+        let what = || format!("key {key}");
+        self.read_files(what, |files, io| files.get(io, key.as_bytes()))
+            .unwrap_or_else(|| self.read(what, |engine| point_read(&self.files, engine, key)))
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>> {
-        self.read(
-            || format!("the keys below {}", query.prefix),
-            |engine| {
-                if engine.io.failure().is_some() {
-                    // A failed write may have left the engine's memory ahead of its files.
-                    return engine_query(engine, query);
-                }
-                let io = engine.io.clone();
-                engine.scan.query(&io, query)
-            },
-        )
+        let what = || format!("the keys below {}", query.prefix);
+        self.read_files(what, |files, io| files.query(io, query))
+            .unwrap_or_else(|| {
+                self.read(what, |engine| {
+                    if engine.io.failure().is_some() {
+                        return engine_query(engine, query);
+                    }
+                    self.files.query(&engine.io.clone(), query)
+                })
+            })
     }
 
     fn write(&self, batch: Batch) -> Result<()> {
@@ -624,9 +666,11 @@ impl Datastore for LevelDbDatastore {
                 let engine = self.engine_in(&mut guard)?;
                 batch.check_expected(|k| {
                     let io = engine.io.clone();
-                    run_engine(&io, || point_read(engine, k)).map_err(|status| Error::Read {
-                        key: k.to_string(),
-                        source: status.into(),
+                    run_engine(&io, || point_read(&self.files, engine, k)).map_err(|status| {
+                        Error::Read {
+                            key: k.to_string(),
+                            source: status.into(),
+                        }
                     })
                 })?;
                 self.write_group(engine, &[&batch])?
@@ -752,6 +796,7 @@ impl Datastore for LevelDbDatastore {
 
     fn close(&self) -> Result<()> {
         let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, Ordering::SeqCst);
         let Some(mut engine) = guard.take() else {
             // A lost engine is reported once, by the call that lost it.
             self.lost_engine

@@ -13,16 +13,27 @@
 //!   then, before inserting the batch of that write, and after an open it is empty: both
 //!   reuse options are off).
 //!
-//! It runs under the engine's lock, so nothing changes during a scan. For each user key the
-//! newest entry wins (the memtable, then the highest sequence number), and a deletion hides
-//! the key, as in the engine. Table blocks are checked against their CRCs: damage is recorded
-//! in the env and the scan fails, naming the file and offset.
+//! Point reads ([`Scanner::get`]) look the key up the same way, with the tables' Bloom filters
+//! and a block cache of their own.
+//!
+//! Reads do not take the engine's lock, so they run beside each other and beside writes,
+//! syncs and compactions. What they see is one state: the memtable mirror changes only after
+//! the engine accepted a write (under the engine's lock and this scanner's state lock), and by
+//! then every MANIFEST edit that write made is in the file, so a read that sees the mirror
+//! started afresh also sees the MANIFEST moved on (the env counts its writes after they land)
+//! and re-reads it: the tables it then reads hold what the old mirror held. Tables are never
+//! rewritten, only deleted once a compaction replaced them: a read that finds a table of its
+//! version gone, while the MANIFEST moved on meanwhile, starts again on the new version.
+//!
+//! For each user key the newest entry wins (the memtable, then the highest sequence number),
+//! and a deletion hides the key, as in the engine. Table blocks are checked against their
+//! CRCs: damage is recorded in the env and the read fails, naming the file and offset.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use arc_cache::ArcCache;
 use rusty_leveldb::{Status, StatusCode};
@@ -48,9 +59,20 @@ struct Version {
     levels: Vec<Vec<TableFile>>,
 }
 
-/// The scanner of one open engine.
+/// The scanner of one open engine, shared by every reader.
 pub(super) struct Scanner {
     dir: PathBuf,
+    state: RwLock<State>,
+    tables: Tables,
+    /// Data blocks point reads loaded, uncompressed, by table number and offset.
+    blocks: Mutex<BlockCache>,
+}
+
+/// Uncompressed data blocks by table number and offset.
+type BlockCache = ArcCache<(u64, u64), Arc<Vec<u8>>, ahash::RandomState>;
+
+/// What a read sees: the memtable mirror and the live tables.
+struct State {
     /// The memtable: the newest write of each key since `mem_journal` (`None`: deleted).
     mem: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The env's journal count ([`IoState::journal_opens`]) the memtable belongs to.
@@ -58,9 +80,6 @@ pub(super) struct Scanner {
     /// The live tables, and the env's MANIFEST write count they were read at.
     version: Option<(u64, Arc<Version>)>,
     manifest: Option<ManifestState>,
-    tables: Tables,
-    /// Data blocks point reads loaded, uncompressed, by table number and offset.
-    blocks: ArcCache<(u64, u64), Arc<Vec<u8>>, ahash::RandomState>,
 }
 
 /// How many data blocks point reads keep: about 8 MiB of 4 KiB blocks, goleveldb's default
@@ -83,24 +102,30 @@ enum Seek {
 /// Open tables with their indexes, at most [`OPEN_TABLES`] (each holds a file descriptor).
 struct Tables {
     dir: PathBuf,
-    open: HashMap<u64, Arc<TableIndex>>,
+    open: Mutex<HashMap<u64, Arc<TableIndex>>>,
 }
 
 /// How many tables the scanner keeps open between scans.
 const OPEN_TABLES: usize = 256;
 
 impl Tables {
-    fn get(&mut self, io: &IoState, number: u64) -> Result<Arc<TableIndex>, Status> {
-        if let Some(t) = self.open.get(&number) {
+    fn get(&self, io: &IoState, number: u64) -> Result<Arc<TableIndex>, Status> {
+        if let Some(t) = self.lock().get(&number) {
             return Ok(t.clone());
         }
+        // Opened outside the lock: other readers go on meanwhile.
         let t = Arc::new(TableIndex::open(&self.dir, io, number)?);
-        if self.open.len() >= OPEN_TABLES {
-            // A scan holds the tables it reads; the others are opened again when needed.
-            self.open.clear();
+        let mut open = self.lock();
+        if open.len() >= OPEN_TABLES {
+            // A read holds the tables it reads; the others are opened again when needed.
+            open.clear();
         }
-        self.open.insert(number, t.clone());
+        open.insert(number, t.clone());
         Ok(t)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<TableIndex>>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -128,20 +153,63 @@ fn tag(internal: &[u8]) -> (u64, bool) {
     }
 }
 
+/// How many times a read starts again on a newer version after a table of its own was
+/// deleted (each time the MANIFEST moved on meanwhile) before it reports the missing table.
+const RETRIES: usize = 64;
+
 impl Scanner {
     pub(super) fn new(dir: &Path, io: &IoState) -> Scanner {
         Scanner {
             dir: dir.to_path_buf(),
-            mem: BTreeMap::new(),
-            mem_journal: io.journal_opens(),
-            version: None,
-            manifest: None,
+            state: RwLock::new(State {
+                mem: BTreeMap::new(),
+                mem_journal: io.journal_opens(),
+                version: None,
+                manifest: None,
+            }),
             tables: Tables {
                 dir: dir.to_path_buf(),
-                open: HashMap::new(),
+                open: Mutex::new(HashMap::new()),
             },
-            blocks: ArcCache::with_hasher(CACHED_BLOCKS, ahash::RandomState::new())
-                .expect("a non-zero capacity"),
+            blocks: Mutex::new(
+                ArcCache::with_hasher(CACHED_BLOCKS, ahash::RandomState::new())
+                    .expect("a non-zero capacity"),
+            ),
+        }
+    }
+
+    /// The state, its version current with the MANIFEST.
+    fn current(&self, io: &IoState) -> Result<RwLockReadGuard<'_, State>, Status> {
+        loop {
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            let stamp = io.manifest_writes();
+            if state.version.as_ref().is_some_and(|(at, _)| *at == stamp) {
+                return Ok(state);
+            }
+            drop(state);
+            let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+            state.refresh_version(io, &self.dir, &self.tables)?;
+        }
+    }
+
+    /// Runs a read, again on a newer version if a table it needed was deleted meanwhile.
+    fn with_retries<T>(
+        &self,
+        io: &IoState,
+        mut read: impl FnMut() -> Result<T, Status>,
+    ) -> Result<T, Status> {
+        let mut tries = 0;
+        loop {
+            let stamp = io.manifest_writes();
+            match read() {
+                Err(e) if e.code == StatusCode::NotFound && tries < RETRIES => {
+                    if io.manifest_writes() == stamp {
+                        return Err(e);
+                    }
+                    tries += 1;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -150,12 +218,26 @@ impl Scanner {
     /// others, so all that may hold the key are read and the highest sequence number wins;
     /// in the other levels an entry is newer than any of the same key in a deeper level, so
     /// the first level that holds the key answers, as in the engine.
-    pub(super) fn get(&mut self, io: &IoState, key: &[u8]) -> Result<Option<Vec<u8>>, Status> {
-        self.follow_journal(io);
-        if let Some(value) = self.mem.get(key) {
-            return Ok(value.clone());
-        }
-        let version = self.version(io)?;
+    pub(super) fn get(&self, io: &IoState, key: &[u8]) -> Result<Option<Vec<u8>>, Status> {
+        self.with_retries(io, || {
+            let version = {
+                let state = self.current(io)?;
+                if let Some(value) = state.mem.get(key) {
+                    return Ok(value.clone());
+                }
+                state.version.as_ref().expect("current").1.clone()
+            };
+            self.tables_get(io, &version, key)
+        })
+    }
+
+    /// The newest value of `key` in the tables of a version.
+    fn tables_get(
+        &self,
+        io: &IoState,
+        version: &Version,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, Status> {
         let holds = |f: &TableFile| user_key(&f.smallest) <= key && key <= user_key(&f.largest);
         for (level, files) in version.levels.iter().enumerate() {
             if level == 0 {
@@ -183,12 +265,7 @@ impl Scanner {
     }
 
     /// The newest entry of `key` in one table: its sequence number and value.
-    fn table_get(
-        &mut self,
-        io: &IoState,
-        number: u64,
-        key: &[u8],
-    ) -> Result<Option<Newest>, Status> {
+    fn table_get(&self, io: &IoState, number: u64, key: &[u8]) -> Result<Option<Newest>, Status> {
         let t = self.tables.get(io, number)?;
         // The first block whose last key may be at or after the key.
         let mut at = t.blocks.partition_point(|(k, _)| user_key(k) < key);
@@ -201,11 +278,14 @@ impl Scanner {
                 // entry would be in this block.
                 return Ok(None);
             }
-            let block = match self.blocks.get_mut(&(number, h.offset)) {
-                Some(block) => block.clone(),
+            let cached = self.cached_blocks().get_mut(&(number, h.offset)).cloned();
+            let block = match cached {
+                Some(block) => block,
                 None => {
+                    // Read outside the lock: other readers go on meanwhile.
                     let block = Arc::new(t.block(io, h)?);
-                    self.blocks.insert((number, h.offset), block.clone());
+                    self.cached_blocks()
+                        .insert((number, h.offset), block.clone());
                     block
                 }
             };
@@ -218,60 +298,57 @@ impl Scanner {
         Ok(None)
     }
 
-    /// Starts the memtable afresh if the engine opened a journal since it was last seen.
-    fn follow_journal(&mut self, io: &IoState) {
-        let journal = io.journal_opens();
-        if journal != self.mem_journal {
-            self.mem.clear();
-            self.mem_journal = journal;
-        }
+    /// Follows the engine after a call that may have opened a journal (a write, a flush):
+    /// call under the engine's lock, after the call returned.
+    pub(super) fn follow(&self, io: &IoState) {
+        self.written(io, std::iter::empty());
     }
 
     /// Records ops the engine accepted (call right after its write returns, under its lock).
-    pub(super) fn written<'a>(&mut self, io: &IoState, ops: impl Iterator<Item = &'a Op>) {
-        self.follow_journal(io);
-        for op in ops {
-            match op {
-                Op::Put(k, v) => self.mem.insert(k.as_bytes().to_vec(), Some(v.clone())),
-                Op::Delete(k) => self.mem.insert(k.as_bytes().to_vec(), None),
-            };
+    pub(super) fn written<'a>(&self, io: &IoState, ops: impl Iterator<Item = &'a Op>) {
+        // Copied before the lock is taken: readers wait while it is held.
+        let ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = ops
+            .map(|op| match op {
+                Op::Put(k, v) => (k.as_bytes().to_vec(), Some(v.clone())),
+                Op::Delete(k) => (k.as_bytes().to_vec(), None),
+            })
+            .collect();
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let journal = io.journal_opens();
+        if journal != state.mem_journal {
+            // The engine swapped its memtable and wrote the old one to a table; the MANIFEST
+            // names that table by now.
+            state.mem.clear();
+            state.mem_journal = journal;
         }
+        state.mem.extend(ops);
     }
 
-    /// The live tables, re-read from the MANIFEST when the env wrote to one since.
-    fn version(&mut self, io: &IoState) -> Result<Arc<Version>, Status> {
-        let stamp = io.manifest_writes();
-        if let Some((at, v)) = &self.version
-            && *at == stamp
-        {
-            return Ok(v.clone());
-        }
-        let path = super::check::current_manifest(&self.dir).map_err(corruption)?;
-        if self.manifest.as_ref().is_none_or(|m| m.path != path) {
-            self.manifest = Some(ManifestState {
-                path,
-                manifest: Manifest::default(),
-                read: 0,
-            });
-        }
-        let state = self.manifest.as_mut().expect("set above");
-        state.catch_up().map_err(corruption)?;
-        let m = &state.manifest;
-        let v = Arc::new(Version::of(m));
-        let live: std::collections::HashSet<u64> = m.tables.keys().copied().collect();
-        self.tables.open.retain(|n, _| live.contains(n));
-        self.version = Some((stamp, v.clone()));
-        Ok(v)
+    fn cached_blocks(&self) -> std::sync::MutexGuard<'_, BlockCache> {
+        self.blocks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The entries a query selects, as the engine holds them now.
-    pub(super) fn query(&mut self, io: &IoState, query: &Query) -> Result<Vec<Entry>, Status> {
-        self.follow_journal(io);
-        let version = self.version(io)?;
+    pub(super) fn query(&self, io: &IoState, query: &Query) -> Result<Vec<Entry>, Status> {
+        self.with_retries(io, || {
+            let state = self.current(io)?;
+            let version = state.version.as_ref().expect("current").1.clone();
+            self.merge(io, &state.mem, &version, query)
+        })
+    }
+
+    /// A query over the memtable mirror and a version's tables.
+    fn merge(
+        &self,
+        io: &IoState,
+        mem: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        version: &Version,
+        query: &Query,
+    ) -> Result<Vec<Entry>, Status> {
         let start = query.seek_key();
         let prefix = query.prefix.query_prefix().into_bytes();
         let mut sources: Vec<Source> = Vec::new();
-        let tables = &mut self.tables;
+        let tables = &self.tables;
         for (level, files) in version.levels.iter().enumerate() {
             let past_prefix = |f: &TableFile| {
                 let smallest = user_key(&f.smallest);
@@ -296,7 +373,7 @@ impl Scanner {
                 }
             }
         }
-        let mut mem = self.mem.range(start.clone()..).peekable();
+        let mut mem = mem.range(start.clone()..).peekable();
         let limit = query.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         // The sources whose current user key is the smallest.
@@ -430,6 +507,31 @@ fn seek_block(block: &[u8], key: &[u8]) -> Result<Seek, &'static str> {
     Ok(Seek::End)
 }
 
+impl State {
+    /// Re-reads the live tables from the MANIFEST if the env wrote to one since.
+    fn refresh_version(&mut self, io: &IoState, dir: &Path, tables: &Tables) -> Result<(), Status> {
+        let stamp = io.manifest_writes();
+        if self.version.as_ref().is_some_and(|(at, _)| *at == stamp) {
+            return Ok(());
+        }
+        let path = super::check::current_manifest(dir).map_err(corruption)?;
+        if self.manifest.as_ref().is_none_or(|m| m.path != path) {
+            self.manifest = Some(ManifestState {
+                path,
+                manifest: Manifest::default(),
+                read: 0,
+            });
+        }
+        let state = self.manifest.as_mut().expect("set above");
+        state.catch_up().map_err(corruption)?;
+        let m = &state.manifest;
+        let live: std::collections::HashSet<u64> = m.tables.keys().copied().collect();
+        tables.lock().retain(|n, _| live.contains(n));
+        self.version = Some((stamp, Arc::new(Version::of(m))));
+        Ok(())
+    }
+}
+
 /// The MANIFEST the engine writes, read as far as it has been written: the engine only appends
 /// whole edits to it (each flushed and synced), so each catch-up applies the edits after the
 /// last one read.
@@ -511,12 +613,20 @@ impl Version {
 impl TableIndex {
     fn open(dir: &Path, io: &IoState, number: u64) -> Result<TableIndex, Status> {
         let ldb = dir.join(format!("{number:06}.ldb"));
-        let path = if ldb.exists() {
-            ldb
+        // goleveldb and rusty-leveldb name tables .ldb; LevelDB before 1.14 named them .sst.
+        let sst = dir.join(format!("{number:06}.sst"));
+        let path = if !ldb.exists() && sst.exists() {
+            sst
         } else {
-            dir.join(format!("{number:06}.sst"))
+            ldb
         };
-        let file = File::open(&path).map_err(|e| io_error(&path, e))?;
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            // A compaction may have replaced it since the read took its version.
+            std::io::ErrorKind::NotFound => {
+                Status::new(StatusCode::NotFound, &format!("{}: {e}", path.display()))
+            }
+            _ => io_error(&path, e),
+        })?;
         let len = file.metadata().map_err(|e| io_error(&path, e))?.len();
         let footer_len = table::FOOTER_SIZE.min(len as usize);
         let mut footer = vec![0u8; footer_len];
@@ -598,7 +708,7 @@ struct Source {
 impl Source {
     fn new(
         numbers: Vec<u64>,
-        tables: &mut Tables,
+        tables: &Tables,
         io: &IoState,
         start: &[u8],
     ) -> Result<Source, Status> {
@@ -640,7 +750,7 @@ impl Source {
 
     /// Loads block `n` of the current table (or, past its last, the next table's first) and
     /// reads its first entry.
-    fn load(&mut self, io: &IoState, tables: &mut Tables, mut n: usize) -> Result<(), Status> {
+    fn load(&mut self, io: &IoState, tables: &Tables, mut n: usize) -> Result<(), Status> {
         loop {
             let Some(t) = self.current.clone() else {
                 self.valid = false;
@@ -687,7 +797,7 @@ impl Source {
         Ok(())
     }
 
-    fn advance(&mut self, io: &IoState, tables: &mut Tables) -> Result<(), Status> {
+    fn advance(&mut self, io: &IoState, tables: &Tables) -> Result<(), Status> {
         if !self.valid {
             return Ok(());
         }
