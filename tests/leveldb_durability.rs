@@ -119,17 +119,25 @@ impl IoHook for SlowSyncs {
     }
 }
 
-/// Group commit: synced writes made at the same time share a journal record and one sync, and
-/// each returns only after the sync that covers it; nothing is lost.
-#[test]
-fn concurrent_synced_writes_share_journal_syncs_and_all_are_kept() {
+/// A store whose journal syncs take 2 ms, counted by its hook.
+fn slow_sync_store(
+    options: LevelDbOptions,
+) -> (tempfile::TempDir, Arc<SlowSyncs>, Arc<LevelDbDatastore>) {
     let dir = scratch();
     let hook = SlowSyncs::new(std::time::Duration::from_millis(2), true);
     let options = LevelDbOptions {
         io_hook: Some(hook.clone()),
-        ..Default::default()
+        ..options
     };
     let ds = Arc::new(LevelDbDatastore::open(dir.path(), options).unwrap());
+    (dir, hook, ds)
+}
+
+/// Group commit: synced writes made at the same time share a journal record and one sync, and
+/// each returns only after the sync that covers it; nothing is lost.
+#[test]
+fn concurrent_synced_writes_share_journal_syncs_and_all_are_kept() {
+    let (dir, hook, ds) = slow_sync_store(LevelDbOptions::default());
     let before = hook.journal_syncs.load(Ordering::SeqCst);
     let threads: Vec<_> = (0..8)
         .map(|t| {
@@ -172,15 +180,11 @@ fn concurrent_synced_writes_share_journal_syncs_and_all_are_kept() {
 /// one sync per round of 8 writes, not two.
 #[test]
 fn synced_writers_that_return_together_share_the_next_sync() {
-    let dir = scratch();
-    let hook = SlowSyncs::new(std::time::Duration::from_millis(2), true);
-    let options = LevelDbOptions {
-        io_hook: Some(hook.clone()),
+    let (_dir, hook, ds) = slow_sync_store(LevelDbOptions {
         // Long enough that a loaded machine still gathers the writers; the default is 100 µs.
         group_gather: std::time::Duration::from_millis(1),
         ..Default::default()
-    };
-    let ds = Arc::new(LevelDbDatastore::open(dir.path(), options).unwrap());
+    });
     let before = hook.journal_syncs.load(Ordering::SeqCst);
     let barrier = Arc::new(std::sync::Barrier::new(8));
     let threads: Vec<_> = (0..8)
