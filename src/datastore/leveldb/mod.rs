@@ -278,7 +278,8 @@ impl LevelDbDatastore {
     }
 
     /// The query answered through rusty-leveldb's iterator instead of the file scanner that
-    /// answers [`Datastore::query`]: the reference the scanner is tested against.
+    /// answers [`Datastore::query`]: after a failed write, and the reference the scanner is
+    /// tested against.
     #[doc(hidden)]
     pub fn query_through_engine(&self, query: &Query) -> Result<Vec<Entry>> {
         self.read(
@@ -288,7 +289,8 @@ impl LevelDbDatastore {
     }
 
     /// The value of `key` read through rusty-leveldb's iterator instead of the file scanner
-    /// that answers [`Datastore::get`]: the reference the scanner is tested against.
+    /// that answers [`Datastore::get`]: after a failed write, and the reference the scanner is
+    /// tested against.
     #[doc(hidden)]
     pub fn get_through_engine(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         self.read(
@@ -439,8 +441,9 @@ impl LevelDbDatastore {
     }
 
     /// Runs a read on the files, without the engine's lock; `None` when it must go through
-    /// the engine: the datastore is closed, or a write failed, which may have left the
-    /// engine's memory ahead of its files. A block that fails its checks becomes `Corrupt`.
+    /// the engine instead: the datastore is closed (the engine path says so), or a write
+    /// failed, which may have left the engine's memory ahead of its files. A block that fails
+    /// its checks becomes `Corrupt`.
     fn read_files<T>(
         &self,
         what: impl Fn() -> String,
@@ -653,22 +656,19 @@ fn engine_query(engine: &mut Engine, query: &Query) -> std::result::Result<Vec<E
 
 impl Datastore for LevelDbDatastore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let what = || format!("key {key}");
-        self.read_files(what, |files, io| files.get(io, key.as_bytes()))
-            .unwrap_or_else(|| self.read(what, |engine| point_read(&self.files, engine, key)))
+        self.read_files(
+            || format!("key {key}"),
+            |files, io| files.get(io, key.as_bytes()),
+        )
+        .unwrap_or_else(|| self.get_through_engine(key))
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>> {
-        let what = || format!("the keys below {}", query.prefix);
-        self.read_files(what, |files, io| files.query(io, query))
-            .unwrap_or_else(|| {
-                self.read(what, |engine| {
-                    if engine.io.failure().is_some() {
-                        return engine_query(engine, query);
-                    }
-                    self.files.query(&engine.io.clone(), query)
-                })
-            })
+        self.read_files(
+            || format!("the keys below {}", query.prefix),
+            |files, io| files.query(io, query),
+        )
+        .unwrap_or_else(|| self.query_through_engine(query))
     }
 
     fn write(&self, batch: Batch) -> Result<()> {
