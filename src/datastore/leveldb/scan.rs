@@ -41,7 +41,7 @@ use rusty_leveldb::{Status, StatusCode};
 use super::env::IoState;
 use super::logfile::{self, take_varint};
 use super::manifest::{Manifest, TableFile};
-use super::table;
+use super::table::{self, user_key};
 use crate::datastore::{Entry, Op, Query};
 
 /// A table's index: the file, and for each data block a key at or after its last key, with
@@ -137,20 +137,10 @@ fn io_error(path: &Path, e: std::io::Error) -> Status {
     Status::new(StatusCode::IOError, &format!("{}: {e}", path.display()))
 }
 
-/// The user key of an internal key (its last 8 bytes are the sequence number and kind).
-fn user_key(internal: &[u8]) -> &[u8] {
-    &internal[..internal.len().saturating_sub(8)]
-}
-
-/// The sequence number and whether it is a put (kind 1) of an internal key.
+/// The sequence number and whether it is a put of an internal key (none for a key too short
+/// to hold its tag).
 fn tag(internal: &[u8]) -> (u64, bool) {
-    match internal.len().checked_sub(8) {
-        Some(at) => {
-            let t = u64::from_le_bytes(internal[at..].try_into().expect("8 bytes"));
-            (t >> 8, t & 0xff == 1)
-        }
-        None => (0, false),
-    }
+    table::key_tag(internal).unwrap_or((0, false))
 }
 
 /// How many times a read starts again on a newer version after a table of its own was
@@ -178,13 +168,16 @@ impl Scanner {
         }
     }
 
-    /// The state, its version current with the MANIFEST.
-    fn current(&self, io: &IoState) -> Result<RwLockReadGuard<'_, State>, Status> {
+    /// The state, and its version, current with the MANIFEST.
+    fn current(&self, io: &IoState) -> Result<(RwLockReadGuard<'_, State>, Arc<Version>), Status> {
         loop {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
             let stamp = io.manifest_writes();
-            if state.version.as_ref().is_some_and(|(at, _)| *at == stamp) {
-                return Ok(state);
+            if let Some((at, version)) = &state.version
+                && *at == stamp
+            {
+                let version = version.clone();
+                return Ok((state, version));
             }
             drop(state);
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
@@ -221,11 +214,11 @@ impl Scanner {
     pub(super) fn get(&self, io: &IoState, key: &[u8]) -> Result<Option<Vec<u8>>, Status> {
         self.with_retries(io, || {
             let version = {
-                let state = self.current(io)?;
+                let (state, version) = self.current(io)?;
                 if let Some(value) = state.mem.get(key) {
                     return Ok(value.clone());
                 }
-                state.version.as_ref().expect("current").1.clone()
+                version
             };
             self.tables_get(io, &version, key)
         })
@@ -331,8 +324,7 @@ impl Scanner {
     /// The entries a query selects, as the engine holds them now.
     pub(super) fn query(&self, io: &IoState, query: &Query) -> Result<Vec<Entry>, Status> {
         self.with_retries(io, || {
-            let state = self.current(io)?;
-            let version = state.version.as_ref().expect("current").1.clone();
+            let (state, version) = self.current(io)?;
             self.merge(io, &state.mem, &version, query)
         })
     }
@@ -487,20 +479,14 @@ fn seek_block(block: &[u8], key: &[u8]) -> Result<Seek, &'static str> {
     let mut pos = if restarts == 0 { end } else { restart(lo)? };
     let mut current: Vec<u8> = Vec::new();
     while pos < end {
-        let mut rest = &block[pos..end];
-        let before = rest.len();
-        let (shared, unshared, value_len) = table::entry_header(&mut rest, current.len())?;
-        let at = pos + (before - rest.len());
-        current.truncate(shared);
-        current.extend_from_slice(&block[at..at + unshared]);
-        pos = at + unshared + value_len;
+        let value = table::read_entry(block, pos, end, &mut current)?;
+        pos = value.end;
         match user_key(&current).cmp(key) {
             std::cmp::Ordering::Less => continue,
             std::cmp::Ordering::Greater => return Ok(Seek::Past),
             std::cmp::Ordering::Equal => {
                 let (seq, put) = tag(&current);
-                let value = &block[at + unshared..pos];
-                return Ok(Seek::Found(seq, put.then(|| value.to_vec())));
+                return Ok(Seek::Found(seq, put.then(|| block[value].to_vec())));
             }
         }
     }
@@ -778,21 +764,17 @@ impl Source {
     }
 
     fn read_entry(&mut self, io: &IoState) -> Result<(), Status> {
-        let mut rest = &self.block[self.pos..self.end];
-        let before = rest.len();
-        let (shared, unshared, value_len) = table::entry_header(&mut rest, self.key.len())
-            .map_err(|reason| {
+        let value = table::read_entry(&self.block, self.pos, self.end, &mut self.key).map_err(
+            |reason| {
                 let t = self
                     .current
                     .as_ref()
                     .expect("an entry is read from a loaded table");
                 t.damage(io, t.blocks[self.block_no].1.offset, reason)
-            })?;
-        let at = self.pos + (before - rest.len());
-        self.key.truncate(shared);
-        self.key.extend_from_slice(&self.block[at..at + unshared]);
-        self.value = (at + unshared, at + unshared + value_len);
-        self.pos = at + unshared + value_len;
+            },
+        )?;
+        self.pos = value.end;
+        self.value = (value.start, value.end);
         self.valid = true;
         Ok(())
     }

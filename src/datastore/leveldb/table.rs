@@ -120,18 +120,33 @@ pub fn entry_header(
     Ok((shared, unshared, value_len))
 }
 
+/// Reads the entry at `pos` of an uncompressed block whose entries end at `end`: rebuilds its
+/// key in `key`, which holds the previous entry's key, and returns where its value lies (the
+/// next entry starts where the value ends).
+pub fn read_entry(
+    block: &[u8],
+    pos: usize,
+    end: usize,
+    key: &mut Vec<u8>,
+) -> Result<std::ops::Range<usize>, &'static str> {
+    let mut rest = &block[pos..end];
+    let before = rest.len();
+    let (shared, unshared, value_len) = entry_header(&mut rest, key.len())?;
+    let at = pos + (before - rest.len());
+    key.truncate(shared);
+    key.extend_from_slice(&block[at..at + unshared]);
+    Ok(at + unshared..at + unshared + value_len)
+}
+
 /// The entries of an uncompressed block, in order.
 pub fn block_entries(block: &[u8]) -> Result<Vec<BlockEntry>, &'static str> {
-    let mut rest = &block[..entries_end(block)?];
-    let mut key: Vec<u8> = Vec::new();
+    let end = entries_end(block)?;
+    let (mut pos, mut key) = (0, Vec::new());
     let mut out = Vec::new();
-    while !rest.is_empty() {
-        let (shared, unshared, value_len) = entry_header(&mut rest, key.len())?;
-        key.truncate(shared);
-        key.extend_from_slice(&rest[..unshared]);
-        let value = rest[unshared..unshared + value_len].to_vec();
-        rest = &rest[unshared + value_len..];
-        out.push((key.clone(), value));
+    while pos < end {
+        let value = read_entry(block, pos, end, &mut key)?;
+        pos = value.end;
+        out.push((key.clone(), block[value].to_vec()));
     }
     Ok(out)
 }
