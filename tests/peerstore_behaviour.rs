@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{addrs_from, peer};
 use libp2p_identity::Keypair;
+use multiaddr::Multiaddr;
 use pstoreds::codec::envelope::SignedPeerRecord;
 use pstoreds::codec::gob::Value;
 use pstoreds::codec::record::AddrBookRecord;
@@ -476,4 +477,78 @@ fn a_shared_sqlite_file_loses_no_update_between_two_writers() {
             assert_eq!(ps.get_protocols(p).unwrap().len(), 40);
         }
     }
+}
+
+/// Large address lists take the hash-set paths of deduplication, merging and removal (16 or
+/// fewer take a linear search); both must give what go-libp2p's loops give.
+#[test]
+fn many_addresses_at_once_are_deduplicated_merged_and_removed_exactly() {
+    for cache in [0, 1024] {
+        let f = common::memory(cache, |o| o);
+        let id = peer();
+        let own: Multiaddr = format!("/ip4/9.9.9.9/tcp/1/p2p/{id}").parse().unwrap();
+        let stranger: Multiaddr = format!("/ip4/8.8.8.8/tcp/1/p2p/{}", peer())
+            .parse()
+            .unwrap();
+        // 40 addresses, each given twice, plus one naming this peer and one naming another.
+        let first = addrs_from(0, 40);
+        let mut given: Vec<Multiaddr> = first.iter().chain(&first).cloned().collect();
+        given.extend([own, stranger]);
+        f.ps.add_addrs(id, &given, HOUR).unwrap();
+        let mut want = first.clone();
+        want.push("/ip4/9.9.9.9/tcp/1".parse().unwrap());
+        // Equal expiries keep the order they were given in.
+        assert_eq!(f.ps.addrs(id).unwrap(), want, "cache {cache}");
+
+        // 20 known and 20 new, with a longer TTL: the known ones are extended, in place.
+        f.clock.advance(Duration::from_secs(60));
+        f.ps.add_addrs(id, &addrs_from(20, 40), 2 * HOUR).unwrap();
+        let entries = f.ps.addr_entries(id).unwrap();
+        assert_eq!(entries.len(), 61, "cache {cache}");
+        let ttl_of = |a: &Multiaddr| {
+            entries
+                .iter()
+                .find(|e| e.addr == a.to_vec())
+                .map(|e| e.ttl)
+                .unwrap()
+        };
+        for (i, a) in addrs_from(0, 60).iter().enumerate() {
+            let want = if i < 20 { HOUR } else { 2 * HOUR };
+            assert_eq!(ttl_of(a), want.into(), "address {i}, cache {cache}");
+        }
+
+        // Removing 30 of them at once leaves exactly the other 31.
+        f.ps.set_addrs(id, &addrs_from(10, 30), Ttl::REMOVE)
+            .unwrap();
+        let mut left = addrs_from(0, 10);
+        left.extend(addrs_from(40, 20));
+        left.push("/ip4/9.9.9.9/tcp/1".parse().unwrap());
+        common::assert_addrs(&left, f.ps.addrs(id).unwrap());
+        assert_store_consistent(&f.ps);
+    }
+}
+
+/// A write moves the cached record out instead of copying it; a batch that fails after loading
+/// one peer's record (another's does not decode) must leave that peer's stored addresses in
+/// place and readable, not an empty record in the cache.
+#[test]
+fn a_batch_that_fails_after_loading_a_record_leaves_it_readable_and_whole() {
+    let f = common::memory(1024, |o| o);
+    let (good, bad) = (peer(), peer());
+    f.ps.add_addrs(good, &addrs_from(0, 3), HOUR).unwrap();
+    assert_eq!(f.ps.addrs(good).unwrap().len(), 3); // now cached
+    let bad_key = pstoreds::codec::peer_key::addrs_key(&bad.to_bytes());
+    f.ps.datastore().put(&bad_key, b"not a record").unwrap();
+
+    let mut batch = f.ps.batch();
+    batch.add_addrs(good, &addrs_from(3, 1), HOUR);
+    batch.add_addrs(bad, &addrs_from(4, 1), HOUR);
+    let err = batch.commit().unwrap_err().to_string();
+    assert!(err.contains(&bad_key.to_string()), "{err}");
+
+    common::assert_addrs(&addrs_from(0, 3), f.ps.addrs(good).unwrap());
+    f.ps.add_addrs(good, &addrs_from(5, 1), HOUR).unwrap();
+    let mut want = addrs_from(0, 3);
+    want.extend(addrs_from(5, 1));
+    common::assert_addrs(&want, f.ps.addrs(good).unwrap());
 }

@@ -68,12 +68,15 @@ impl AddrBookRecord {
 
     /// The protobuf, as go-libp2p marshals it (unknown fields written back).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.addrs.len() * 32);
+        let mut out = Vec::with_capacity(64 + self.addrs.len() * 40);
         if !self.id.is_empty() {
             put_bytes_field(&mut out, 1, &self.id);
         }
         for a in &self.addrs {
-            put_bytes_field(&mut out, 2, &a.encode());
+            // Written in place behind its length: no buffer per address.
+            prost::encoding::encode_key(2, prost::encoding::WireType::LengthDelimited, &mut out);
+            prost::encoding::encode_varint(a.encoded_len() as u64, &mut out);
+            a.encode_into(&mut out);
         }
         if let Some(c) = &self.certified_record {
             put_bytes_field(&mut out, 3, &c.encode());
@@ -111,18 +114,38 @@ impl AddrEntry {
 
     /// The entry's protobuf.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.addr.len() + 24);
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// The length of [`AddrEntry::encode`]'s bytes, without encoding.
+    fn encoded_len(&self) -> usize {
+        use prost::encoding::encoded_len_varint;
+        let mut len = self.unknown_fields.len();
         if !self.addr.is_empty() {
-            put_bytes_field(&mut out, 1, &self.addr);
+            len += 1 + encoded_len_varint(self.addr.len() as u64) + self.addr.len();
         }
         if self.expiry != 0 {
-            put_varint_field(&mut out, 2, self.expiry as u64);
+            len += 1 + encoded_len_varint(self.expiry as u64);
         }
         if self.ttl != 0 {
-            put_varint_field(&mut out, 3, self.ttl as u64);
+            len += 1 + encoded_len_varint(self.ttl as u64);
+        }
+        len
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        if !self.addr.is_empty() {
+            put_bytes_field(out, 1, &self.addr);
+        }
+        if self.expiry != 0 {
+            put_varint_field(out, 2, self.expiry as u64);
+        }
+        if self.ttl != 0 {
+            put_varint_field(out, 3, self.ttl as u64);
         }
         out.extend_from_slice(&self.unknown_fields);
-        out
     }
 }
 

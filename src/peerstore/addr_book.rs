@@ -5,6 +5,8 @@
 //! change, write, update the cache. The cache therefore only ever holds what the store holds,
 //! and a signed record and its addresses are always stored together (go-libp2p #1701).
 
+use std::collections::{HashMap, HashSet};
+
 use multiaddr::{Multiaddr, Protocol};
 
 use super::cache::{CachedAddrs, usable_addrs};
@@ -59,10 +61,21 @@ pub(crate) fn clean(rec: &mut AddrBookRecord, now_unix: i64, dirty: bool) -> boo
     dirty || rec.addrs.len() != before
 }
 
+/// The varint of the `p2p` protocol's code (421), which an address ending in `/p2p/<id>` holds.
+const P2P_CODE: [u8; 2] = [0xa5, 0x03];
+
 /// Strips a trailing `/p2p/<id>`; drops empty addresses and those naming another peer.
 pub(crate) fn clean_addrs(addrs: &[Multiaddr], peer: &[u8]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(addrs.len());
     for addr in addrs {
+        let bytes: &[u8] = addr.as_ref();
+        if !bytes.windows(2).any(|w| w == P2P_CODE) {
+            // Cannot end in `/p2p/<id>`: not parsed to find out.
+            if !bytes.is_empty() {
+                out.push(bytes.to_vec());
+            }
+            continue;
+        }
         let mut addr = addr.clone();
         if let Some(Protocol::P2p(id)) = addr.iter().last() {
             if id.to_bytes() != peer {
@@ -74,12 +87,53 @@ pub(crate) fn clean_addrs(addrs: &[Multiaddr], peer: &[u8]) -> Vec<Vec<u8>> {
         if addr.is_empty() {
             continue;
         }
-        let bytes = addr.to_vec();
-        if !out.contains(&bytes) {
-            out.push(bytes);
-        }
+        out.push(addr.to_vec());
     }
+    dedup_keeping_first(&mut out);
     out
+}
+
+/// Above this many addresses, membership goes through a hash set: a linear search for each of
+/// them would be quadratic (100 addresses: 5,000 comparisons).
+const LINEAR_SEARCH_MAX: usize = 16;
+
+/// Drops repeated addresses, keeping the first of each in its place.
+fn dedup_keeping_first(addrs: &mut Vec<Vec<u8>>) {
+    if addrs.len() <= LINEAR_SEARCH_MAX {
+        let mut kept = 0;
+        for i in 0..addrs.len() {
+            if !addrs[..kept].contains(&addrs[i]) {
+                addrs.swap(kept, i);
+                kept += 1;
+            }
+        }
+        addrs.truncate(kept);
+        return;
+    }
+    let mut seen: HashSet<&[u8], _> =
+        HashSet::with_capacity_and_hasher(addrs.len(), ahash::RandomState::new());
+    let keep: Vec<bool> = addrs.iter().map(|a| seen.insert(a.as_slice())).collect();
+    let mut keep = keep.into_iter();
+    addrs.retain(|_| keep.next().unwrap_or(false));
+}
+
+/// Where each of `incoming` is among `entries` (the first entry holding it), or `None`.
+fn positions(entries: &[AddrEntry], incoming: &[Vec<u8>]) -> Vec<Option<usize>> {
+    if entries.len() <= LINEAR_SEARCH_MAX || incoming.len() <= 1 {
+        return incoming
+            .iter()
+            .map(|a| entries.iter().position(|e| &e.addr == a))
+            .collect();
+    }
+    let mut index: HashMap<&[u8], usize, _> =
+        HashMap::with_capacity_and_hasher(entries.len(), ahash::RandomState::new());
+    for (i, e) in entries.iter().enumerate().rev() {
+        index.insert(e.addr.as_slice(), i);
+    }
+    incoming
+        .iter()
+        .map(|a| index.get(a.as_slice()).copied())
+        .collect()
 }
 
 impl Peerstore {
@@ -192,8 +246,11 @@ impl Peerstore {
         clean(rec, now_unix, false);
         let new_exp = expiry(now, ttl.0);
         let mut added = Vec::new();
-        for incoming in addrs {
-            match rec.addrs.iter_mut().find(|e| &e.addr == incoming) {
+        // `addrs` come from `clean_addrs`: no address is there twice, so one added here is
+        // never met again in this loop.
+        let found = positions(&rec.addrs, addrs);
+        for (incoming, found) in addrs.iter().zip(found) {
+            match found.map(|i| &mut rec.addrs[i]) {
                 Some(e) => match mode {
                     TtlMode::Override => {
                         e.ttl = ttl.0;
@@ -225,7 +282,12 @@ impl Peerstore {
     pub(crate) fn remove_addrs(&self, rec: &mut AddrBookRecord, addrs: &[Vec<u8>]) {
         let now_unix = self.inner.clock.now_unix();
         clean(rec, now_unix, false);
-        rec.addrs.retain(|e| !addrs.contains(&e.addr));
+        if addrs.len() <= LINEAR_SEARCH_MAX {
+            rec.addrs.retain(|e| !addrs.contains(&e.addr));
+        } else {
+            let gone: ahash::HashSet<&[u8]> = addrs.iter().map(Vec::as_slice).collect();
+            rec.addrs.retain(|e| !gone.contains(e.addr.as_slice()));
+        }
         clean(rec, now_unix, true);
     }
 

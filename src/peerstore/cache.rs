@@ -16,11 +16,18 @@ pub(crate) struct Cached {
     rec: Option<AddrBookRecord>,
     /// `rec`'s addresses in its order; `None` where the stored bytes do not parse.
     parsed: Option<Vec<Option<Multiaddr>>>,
+    /// `rec` was moved out to a write of the peer (which holds its lock) instead of copied:
+    /// a miss until that write caches what it stored. A write that gives up leaves it so.
+    lent: bool,
 }
 
 impl Cached {
     fn new(rec: Option<AddrBookRecord>) -> Cached {
-        Cached { rec, parsed: None }
+        Cached {
+            rec,
+            parsed: None,
+            lent: false,
+        }
     }
 }
 
@@ -59,7 +66,7 @@ impl Peerstore {
     fn fetch_record(&self, peer: &[u8], fill: bool) -> Result<Option<AddrBookRecord>> {
         if let Some(cache) = &self.inner.cache {
             let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(cached) = c.get_mut(&peer.to_vec()) {
+            if let Some(cached) = c.get_mut(&peer.to_vec()).filter(|c| !c.lent) {
                 return Ok(cached.rec.clone());
             }
         }
@@ -80,6 +87,20 @@ impl Peerstore {
             self.cache_put(peer, rec.clone());
         }
         Ok(rec)
+    }
+    /// Loads a record about to be changed and written: moved out of the cache rather than
+    /// copied (the write caches what it stores), else read from the store. Call with the peer
+    /// locked.
+    fn lend_record(&self, peer: &[u8]) -> Result<Option<AddrBookRecord>> {
+        if let Some(cache) = &self.inner.cache {
+            let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(cached) = c.get_mut(&peer.to_vec()).filter(|c| !c.lent) {
+                cached.lent = true;
+                cached.parsed = None;
+                return Ok(cached.rec.take());
+            }
+        }
+        self.fetch_record(peer, false)
     }
     /// The write of a record (a delete when it holds no addresses). Go never stores an empty
     /// record.
@@ -148,7 +169,7 @@ impl Peerstore {
             return CachedAddrs::Load;
         };
         let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cached) = c.get_mut(&peer.to_vec()) else {
+        let Some(cached) = c.get_mut(&peer.to_vec()).filter(|c| !c.lent) else {
             return CachedAddrs::Load;
         };
         let Some(rec) = &cached.rec else {
@@ -177,7 +198,7 @@ impl Peerstore {
     /// The peer's record, or a new empty one, to be written; the flag says it is new. Call with
     /// the peer locked.
     pub(crate) fn load_or_new(&self, peer: &[u8]) -> Result<(AddrBookRecord, bool)> {
-        Ok(match self.fetch_record(peer, false)? {
+        Ok(match self.lend_record(peer)? {
             Some(rec) => (rec, false),
             None => (
                 AddrBookRecord {
