@@ -64,7 +64,7 @@ pub(super) struct Scanner {
     dir: PathBuf,
     state: RwLock<State>,
     tables: Tables,
-    /// Data blocks point reads loaded, uncompressed, by table number and offset.
+    /// Data blocks reads loaded, uncompressed, by table number and offset.
     blocks: Mutex<BlockCache>,
 }
 
@@ -82,7 +82,7 @@ struct State {
     manifest: Option<ManifestState>,
 }
 
-/// How many data blocks point reads keep: about 8 MiB of 4 KiB blocks, goleveldb's default
+/// How many data blocks reads keep: about 8 MiB of 4 KiB blocks, goleveldb's default
 /// block cache.
 const CACHED_BLOCKS: usize = 2048;
 
@@ -271,17 +271,7 @@ impl Scanner {
                 // entry would be in this block.
                 return Ok(None);
             }
-            let cached = self.cached_blocks().get_mut(&(number, h.offset)).cloned();
-            let block = match cached {
-                Some(block) => block,
-                None => {
-                    // Read outside the lock: other readers go on meanwhile.
-                    let block = Arc::new(t.block(io, h)?);
-                    self.cached_blocks()
-                        .insert((number, h.offset), block.clone());
-                    block
-                }
-            };
+            let block = self.block(io, &t, number, h)?;
             match seek_block(&block, key).map_err(|r| t.damage(io, h.offset, r))? {
                 Seek::Found(seq, value) => return Ok(Some((seq, value))),
                 Seek::Past => return Ok(None),
@@ -321,6 +311,25 @@ impl Scanner {
         self.blocks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A data block of table `number`, uncompressed: from the block cache, else read, checked
+    /// and cached (scans fill the cache too, as goleveldb's iterators do by default).
+    fn block(
+        &self,
+        io: &IoState,
+        t: &TableIndex,
+        number: u64,
+        h: table::BlockHandle,
+    ) -> Result<Arc<Vec<u8>>, Status> {
+        if let Some(block) = self.cached_blocks().get_mut(&(number, h.offset)) {
+            return Ok(block.clone());
+        }
+        // Read outside the lock: other readers go on meanwhile.
+        let block = Arc::new(t.block(io, h)?);
+        self.cached_blocks()
+            .insert((number, h.offset), block.clone());
+        Ok(block)
+    }
+
     /// The entries a query selects, as the engine holds them now.
     pub(super) fn query(&self, io: &IoState, query: &Query) -> Result<Vec<Entry>, Status> {
         self.with_retries(io, || {
@@ -340,7 +349,6 @@ impl Scanner {
         let start = query.seek_key();
         let prefix = query.prefix.query_prefix().into_bytes();
         let mut sources: Vec<Source> = Vec::new();
-        let tables = &self.tables;
         for (level, files) in version.levels.iter().enumerate() {
             let past_prefix = |f: &TableFile| {
                 let smallest = user_key(&f.smallest);
@@ -350,7 +358,7 @@ impl Scanner {
                 |f: &&TableFile| user_key(&f.largest) >= start.as_slice() && !past_prefix(f);
             if level == 0 {
                 for f in files.iter().filter(in_range) {
-                    sources.push(Source::new(vec![f.number], tables, io, &start)?);
+                    sources.push(Source::new(vec![f.number], self, io, &start)?);
                 }
             } else {
                 // A level's tables hold disjoint key ranges, in order.
@@ -361,7 +369,7 @@ impl Scanner {
                     .map(|f| f.number)
                     .collect();
                 if !numbers.is_empty() {
-                    sources.push(Source::new(numbers, tables, io, &start)?);
+                    sources.push(Source::new(numbers, self, io, &start)?);
                 }
             }
         }
@@ -431,7 +439,7 @@ impl Scanner {
                 for &i in &ties {
                     let s = &mut sources[i];
                     while s.key().is_some_and(|k| user_key(k) == key.as_slice()) {
-                        s.advance(io, tables)?;
+                        s.advance(io, self)?;
                     }
                 }
             }
@@ -681,7 +689,7 @@ struct Source {
     current: Option<Arc<TableIndex>>,
     /// Which of its blocks is loaded.
     block_no: usize,
-    block: Vec<u8>,
+    block: Arc<Vec<u8>>,
     /// Where the block's entries end, and where the next entry starts.
     end: usize,
     pos: usize,
@@ -694,17 +702,17 @@ struct Source {
 impl Source {
     fn new(
         numbers: Vec<u64>,
-        tables: &Tables,
+        scanner: &Scanner,
         io: &IoState,
         start: &[u8],
     ) -> Result<Source, Status> {
-        let first_table = tables.get(io, numbers[0])?;
+        let first_table = scanner.tables.get(io, numbers[0])?;
         let mut s = Source {
             numbers,
             table: 0,
             current: Some(first_table.clone()),
             block_no: 0,
-            block: Vec::new(),
+            block: Arc::new(Vec::new()),
             end: 0,
             pos: 0,
             key: Vec::new(),
@@ -715,9 +723,9 @@ impl Source {
         let first = first_table
             .blocks
             .partition_point(|(k, _)| user_key(k) < start);
-        s.load(io, tables, first)?;
+        s.load(io, scanner, first)?;
         while s.key().is_some_and(|k| user_key(k) < start) {
-            s.advance(io, tables)?;
+            s.advance(io, scanner)?;
         }
         Ok(s)
     }
@@ -736,7 +744,7 @@ impl Source {
 
     /// Loads block `n` of the current table (or, past its last, the next table's first) and
     /// reads its first entry.
-    fn load(&mut self, io: &IoState, tables: &Tables, mut n: usize) -> Result<(), Status> {
+    fn load(&mut self, io: &IoState, scanner: &Scanner, mut n: usize) -> Result<(), Status> {
         loop {
             let Some(t) = self.current.clone() else {
                 self.valid = false;
@@ -745,13 +753,13 @@ impl Source {
             let Some(&(_, h)) = t.blocks.get(n) else {
                 self.table += 1;
                 self.current = match self.numbers.get(self.table) {
-                    Some(&number) => Some(tables.get(io, number)?),
+                    Some(&number) => Some(scanner.tables.get(io, number)?),
                     None => None,
                 };
                 n = 0;
                 continue;
             };
-            self.block = t.block(io, h)?;
+            self.block = scanner.block(io, &t, self.numbers[self.table], h)?;
             self.end = table::entries_end(&self.block).map_err(|r| t.damage(io, h.offset, r))?;
             self.block_no = n;
             self.pos = 0;
@@ -779,7 +787,7 @@ impl Source {
         Ok(())
     }
 
-    fn advance(&mut self, io: &IoState, tables: &Tables) -> Result<(), Status> {
+    fn advance(&mut self, io: &IoState, scanner: &Scanner) -> Result<(), Status> {
         if !self.valid {
             return Ok(());
         }
@@ -787,6 +795,6 @@ impl Source {
             return self.read_entry(io);
         }
         let next = self.block_no + 1;
-        self.load(io, tables, next)
+        self.load(io, scanner, next)
     }
 }
