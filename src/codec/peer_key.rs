@@ -56,9 +56,31 @@ pub const METADATA: &str = "/peers/metadata";
 /// The metadata name under which the protocol book keeps a peer's protocols.
 pub const PROTOCOLS: &str = "protocols";
 
+/// `<base>/<B32>/<rest...>`, built in one string: a base32 segment holds no `/` and is never
+/// `.` or `..`, so with a clean `base` and clean `rest` the key is already what cleaning it
+/// (Go's `ChildString`) would give. The empty peer ID collapses its segment away, as in Go.
+fn peer_child(base: &str, peer: &[u8], rest: &[&str]) -> Key {
+    let mut s = String::with_capacity(
+        base.len()
+            + 1
+            + BASE32_NOPAD.encode_len(peer.len())
+            + rest.iter().map(|r| r.len() + 1).sum::<usize>(),
+    );
+    s.push_str(base);
+    if !peer.is_empty() {
+        s.push('/');
+        BASE32_NOPAD.encode_append(peer, &mut s);
+    }
+    for r in rest {
+        s.push('/');
+        s.push_str(r);
+    }
+    Key::from_clean(s)
+}
+
 /// `/peers/addrs/<B32>`. The empty peer ID collapses to `/peers/addrs`, as in Go.
 pub fn addrs_key(peer: &[u8]) -> Key {
-    Key::new(ADDRS).child_string(&encode_segment(peer))
+    peer_child(ADDRS, peer, &[])
 }
 
 /// `/peers/gc/addrs/<expiry unix seconds>/<B32>`.
@@ -70,22 +92,22 @@ pub fn gc_key(expiry: i64, peer: &[u8]) -> Key {
 
 /// `/peers/keys/<B32>`: the folder of a peer's keys.
 pub fn keys_prefix(peer: &[u8]) -> Key {
-    Key::new(KEYS).child_string(&encode_segment(peer))
+    peer_child(KEYS, peer, &[])
 }
 
 /// `/peers/keys/<B32>/pub`.
 pub fn pub_key_key(peer: &[u8]) -> Key {
-    keys_prefix(peer).child_string("pub")
+    peer_child(KEYS, peer, &["pub"])
 }
 
 /// `/peers/keys/<B32>/priv`.
 pub fn priv_key_key(peer: &[u8]) -> Key {
-    keys_prefix(peer).child_string("priv")
+    peer_child(KEYS, peer, &["priv"])
 }
 
 /// `/peers/metadata/<B32>`: the folder of one peer's metadata.
 pub fn metadata_prefix(peer: &[u8]) -> Key {
-    Key::new(METADATA).child_string(&encode_segment(peer))
+    peer_child(METADATA, peer, &[])
 }
 
 /// `/peers/metadata/<B32>/<name>`. Go cleans `name` into the key; a name that would land
@@ -192,6 +214,29 @@ mod tests {
         ] {
             assert_eq!(peer_segment(key), seg, "{key}");
         }
+    }
+
+    #[test]
+    fn keys_built_in_one_string_are_the_cleaned_keys() {
+        for peer in [
+            &b""[..],
+            b"foo",
+            b"\x00\x24\x08\x01\x12\x20/..",
+            &[0xff; 38],
+        ] {
+            let seg = encode_segment(peer);
+            let cleaned = |base: &str, rest: &[&str]| {
+                rest.iter()
+                    .fold(Key::new(base).child_string(&seg), |k, r| k.child_string(r))
+            };
+            assert_eq!(addrs_key(peer), cleaned(ADDRS, &[]));
+            assert_eq!(keys_prefix(peer), cleaned(KEYS, &[]));
+            assert_eq!(pub_key_key(peer), cleaned(KEYS, &["pub"]));
+            assert_eq!(priv_key_key(peer), cleaned(KEYS, &["priv"]));
+            assert_eq!(metadata_prefix(peer), cleaned(METADATA, &[]));
+        }
+        assert_eq!(addrs_key(b"foo").as_str(), "/peers/addrs/MZXW6");
+        assert_eq!(pub_key_key(b"").as_str(), "/peers/keys/pub");
     }
 
     #[test]

@@ -107,13 +107,29 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// A base-128 varint of at most 10 bytes, the 10th holding only bit 63 (as prost and Go
+    /// read them).
+    #[inline]
     fn varint(&mut self) -> Result<u64> {
-        let mut rest = &self.buf[self.pos..];
-        let before = rest.len();
-        let v = prost::encoding::decode_varint(&mut rest)
-            .map_err(|e| Error::Protobuf(format!("bad varint: {e}")))?;
-        self.pos += before - rest.len();
-        Ok(v)
+        let rest = &self.buf[self.pos..];
+        let mut v: u64 = 0;
+        for (i, &b) in rest.iter().take(10).enumerate() {
+            if i == 9 && b > 1 {
+                break;
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                self.pos += i + 1;
+                return Ok(v);
+            }
+        }
+        Err(Error::Protobuf(
+            if rest.len() < 10 && rest.iter().all(|b| *b >= 0x80) {
+                "bad varint: truncated".into()
+            } else {
+                "bad varint: longer than 64 bits".into()
+            },
+        ))
     }
 }
 
@@ -126,4 +142,58 @@ pub(crate) fn put_bytes_field(out: &mut Vec<u8>, number: u32, b: &[u8]) {
     prost::encoding::encode_key(number, prost::encoding::WireType::LengthDelimited, out);
     prost::encoding::encode_varint(b.len() as u64, out);
     out.extend_from_slice(b);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A varint field 1 holding `v`, read back.
+    fn read_back(bytes: &[u8]) -> Result<u64> {
+        let mut field = vec![(1 << 3) as u8];
+        field.extend_from_slice(bytes);
+        Reader::new(&field)
+            .next_field()
+            .map(|f| f.expect("one field").varint)
+    }
+
+    #[test]
+    fn varints_read_as_prost_writes_them() {
+        let mut values = vec![
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::MAX,
+            i64::MAX as u64,
+        ];
+        values.extend((0..64).map(|b| 1u64 << b));
+        values.extend((1..64).map(|b| (1u64 << b) - 1));
+        values.push(-1i64 as u64);
+        for v in values {
+            let mut bytes = Vec::new();
+            prost::encoding::encode_varint(v, &mut bytes);
+            assert_eq!(read_back(&bytes).unwrap(), v, "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn bad_varints_are_errors() {
+        for bad in [
+            &[][..],                                                       // nothing
+            &[0x80],                                                       // truncated
+            &[0xff; 9],                                                    // truncated at 9 bytes
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], // bit 64
+            &[0xff; 11],                                                   // longer than 10 bytes
+        ] {
+            let err = read_back(bad).unwrap_err().to_string();
+            assert!(err.contains("bad varint"), "{bad:02x?}: {err}");
+        }
+        // The same bytes prost refuses.
+        let mut over: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert!(prost::encoding::decode_varint(&mut over).is_err());
+    }
 }

@@ -35,6 +35,12 @@ impl Key {
         }
     }
 
+    /// A key its builder knows to be clean already (what [`Key::new`] would make of it).
+    pub(crate) fn from_clean(s: String) -> Key {
+        debug_assert_eq!(clean_path(&s), s, "not a clean key");
+        Key(s)
+    }
+
     /// Accepts `s` as it is, refusing what Go's `ds.RawKey` would panic on. `""` is the root,
     /// as in Go.
     pub fn from_raw(s: &str) -> Result<Key, Error> {

@@ -379,8 +379,9 @@ impl Peerstore {
                     Ok(Some(rec))
                 })?;
                 usable_addrs(
-                    rec.into_iter()
-                        .flat_map(|r| r.addrs)
+                    rec.map(|r| r.addrs)
+                        .unwrap_or_default()
+                        .into_iter()
                         .map(|e| Multiaddr::try_from(e.addr).ok()),
                 )
             }

@@ -37,12 +37,13 @@ pub(crate) fn usable_addrs(
     parsed: impl Iterator<Item = Option<Multiaddr>>,
 ) -> (Vec<Multiaddr>, usize) {
     let mut unparsed = 0;
-    let addrs = parsed
-        .filter_map(|m| {
-            unparsed += usize::from(m.is_none());
-            m
-        })
-        .collect();
+    let mut addrs = Vec::with_capacity(parsed.size_hint().0);
+    for m in parsed {
+        match m {
+            Some(m) => addrs.push(m),
+            None => unparsed += 1,
+        }
+    }
     (addrs, unparsed)
 }
 
@@ -83,7 +84,7 @@ impl Peerstore {
             return Ok(rec);
         }
         let rec = self.read_decoded(&key, AddrBookRecord::decode)?;
-        if fill {
+        if fill && self.inner.cache.is_some() {
             self.cache_put(peer, rec.clone());
         }
         Ok(rec)
