@@ -366,7 +366,7 @@ impl Peerstore {
         self.check_open()?;
         let _lock = self.lock_peer(peer.as_bytes());
         let now = self.inner.clock.now_unix();
-        let (addrs, unparsed) = match self.cached_addrs(peer.as_bytes(), now) {
+        let (addrs, unparsed) = match self.cached_addrs(&peer, now) {
             CachedAddrs::Fresh(addrs, unparsed) => (addrs, unparsed),
             CachedAddrs::Load => {
                 let rec = self.retry_conflicts(|| {

@@ -4,7 +4,7 @@
 
 use multiaddr::Multiaddr;
 
-use super::{Peerstore, Result};
+use super::{Peerstore, RawPeerId, Result};
 use crate::codec::peer_key;
 use crate::codec::record::AddrBookRecord;
 use crate::datastore::{Batch, Op};
@@ -165,12 +165,12 @@ impl Peerstore {
     }
     /// A peer's addresses served from the cache, when it holds the peer and nothing has
     /// expired at `now_unix` (what `clean` would change). Call with the peer locked.
-    pub(crate) fn cached_addrs(&self, peer: &[u8], now_unix: i64) -> CachedAddrs {
+    pub(crate) fn cached_addrs(&self, peer: &RawPeerId, now_unix: i64) -> CachedAddrs {
         let Some(cache) = &self.inner.cache else {
             return CachedAddrs::Load;
         };
         let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cached) = c.get_mut(&peer.to_vec()).filter(|c| !c.lent) else {
+        let Some(cached) = c.get_mut(peer.as_vec()).filter(|c| !c.lent) else {
             return CachedAddrs::Load;
         };
         let Some(rec) = &cached.rec else {
