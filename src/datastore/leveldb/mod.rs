@@ -180,10 +180,11 @@ pub struct LevelDbDatastore {
     written: Condvar,
     /// How many writes the last synced group held: the next leader gathers as many.
     last_group: AtomicUsize,
-    /// Set while a leader waits for writers to join its group
-    /// ([`LevelDbOptions::group_gather`]).
-    gathering: AtomicBool,
-    /// Signalled when a writer queues while a leader gathers.
+    /// While a leader waits for writers to join its group ([`LevelDbOptions::group_gather`]):
+    /// the queue length it waits for (0: none waits). Set and read under `pending`'s lock.
+    gather_for: AtomicUsize,
+    /// Signalled when a writer's arrival makes the queue that long: once per group, not once
+    /// per writer (on this VM each wake-up is a context switch costing microseconds).
     arrived: Condvar,
 }
 
@@ -267,7 +268,7 @@ impl LevelDbDatastore {
             pending: Mutex::new(VecDeque::new()),
             written: Condvar::new(),
             last_group: AtomicUsize::new(1),
-            gathering: AtomicBool::new(false),
+            gather_for: AtomicUsize::new(0),
             arrived: Condvar::new(),
         })
     }
@@ -707,7 +708,8 @@ impl Datastore for LevelDbDatastore {
         });
         let mut queue = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         queue.push_back(slot.clone());
-        if self.gathering.load(Ordering::SeqCst) {
+        let want = self.gather_for.load(Ordering::SeqCst);
+        if want > 0 && queue.len() >= want {
             self.arrived.notify_one();
         }
         loop {
@@ -731,7 +733,7 @@ impl Datastore for LevelDbDatastore {
         let want = self.last_group.load(Ordering::SeqCst);
         if self.options.sync == SyncPolicy::Always && queue.len() < want {
             let deadline = std::time::Instant::now() + self.options.group_gather;
-            self.gathering.store(true, Ordering::SeqCst);
+            self.gather_for.store(want, Ordering::SeqCst);
             while queue.len() < want {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
@@ -743,7 +745,7 @@ impl Datastore for LevelDbDatastore {
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-            self.gathering.store(false, Ordering::SeqCst);
+            self.gather_for.store(0, Ordering::SeqCst);
         }
         let mut bytes = 0;
         let group: Vec<Arc<WriteSlot>> = queue
