@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Fixture, addrs_from, peer};
 use pstoreds::datastore::{Key, Query};
-use pstoreds::peerstore::Options;
+use pstoreds::peerstore::{Clock, Options};
 
 const SECOND: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -166,4 +166,141 @@ fn purge_never_loses_a_concurrent_update() {
             common::assert_addrs(&addrs_from(100, 1), f.ps.addrs(*p).unwrap());
         }
     }
+}
+
+/// The lookahead entries a walk of the stored records gives for a window ending at `until`:
+/// each record whose first address expires by then, keyed as go-libp2p keys them.
+fn due_by_walking(f: &Fixture, until: i64) -> Vec<String> {
+    let mut due: Vec<String> =
+        f.ps.datastore()
+            .query(&Query::prefix(Key::new("/peers/addrs")))
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| {
+                let rec = pstoreds::codec::record::AddrBookRecord::decode(&e.value).unwrap();
+                let first = rec.addrs.first()?.expiry;
+                let segment = e.key_lossy().rsplit('/').next().unwrap().to_owned();
+                (first <= until).then(|| format!("/peers/gc/addrs/{first}/{segment}"))
+            })
+            .collect();
+    due.sort();
+    due
+}
+
+/// Drops every lookahead entry (raw), renews the window, and returns the entries written.
+fn renew_afresh(f: &Fixture) -> (pstoreds::peerstore::GcReport, Vec<String>) {
+    for e in
+        f.ps.datastore()
+            .query(&Query::keys(Key::new("/peers/gc/addrs")))
+            .unwrap()
+    {
+        f.ps.datastore().delete(&e.key().unwrap()).unwrap();
+    }
+    let report = f.ps.gc_populate_lookahead().unwrap();
+    let mut written: Vec<String> =
+        f.ps.datastore()
+            .query(&Query::keys(Key::new("/peers/gc/addrs")))
+            .unwrap()
+            .iter()
+            .map(|e| e.key_lossy())
+            .collect();
+    written.sort();
+    (report, written)
+}
+
+/// After the first renewal (a walk, building the expiry index), renewals read only what the
+/// index says expires in the window, and what they index is what a walk of the stored records
+/// gives, whatever ran in between: adds, sets, TTL updates, clears, batches, purges, evictions
+/// by the record cap.
+fn lookahead_renewals_read_only_what_expires_and_match_a_walk(f: &Fixture) {
+    let window = 20i64;
+    let now = || f.clock.now_unix();
+    let peers: Vec<_> = (0..40).map(|_| peer()).collect();
+    for (i, p) in peers.iter().enumerate() {
+        f.ps.add_addrs(
+            *p,
+            &addrs_from(i, 2),
+            if i % 4 == 0 { 5 * SECOND } else { HOUR },
+        )
+        .unwrap();
+    }
+    let stored = f.ps.peers_with_addrs().unwrap().len();
+    let (first, written) = renew_afresh(f);
+    assert_eq!(first.records_visited, stored, "the first renewal walks");
+    assert_eq!(written, due_by_walking(f, now() + window));
+    assert!(!written.is_empty());
+    // Over a shared store other processes' writes are unseen: every renewal walks.
+    let indexed = !f.ps.datastore().is_shared();
+
+    // A small deterministic generator: the same operations on every backend.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let ttls = [SECOND, 3 * SECOND, 15 * SECOND, 40 * SECOND, HOUR];
+    for step in 0..300 {
+        let p = peers[next(peers.len())];
+        let ttl = ttls[next(ttls.len())];
+        match next(8) {
+            0 | 1 => {
+                f.ps.add_addrs(p, &addrs_from(next(50), 1 + next(3)), ttl)
+                    .unwrap()
+            }
+            2 => f.ps.set_addrs(p, &addrs_from(next(50), 1), ttl).unwrap(),
+            3 => f.ps.update_addrs(p, HOUR, ttl).unwrap(),
+            4 => f.ps.clear_addrs(p).unwrap(),
+            5 => {
+                let mut batch = f.ps.batch();
+                batch.add_addrs(p, &addrs_from(next(50), 1), ttl);
+                batch.clear_addrs(peers[next(peers.len())]);
+                batch.commit().unwrap();
+            }
+            6 => {
+                f.ps.gc_purge().unwrap();
+            }
+            _ => f.advance(Duration::from_secs(1 + next(4) as u64)),
+        }
+        if step % 10 == 9 {
+            let stored = f.ps.peers_with_addrs().unwrap().len();
+            let (report, written) = renew_afresh(f);
+            let walked = if indexed { 0 } else { stored };
+            assert_eq!(report.records_visited, walked, "step {step}");
+            assert_eq!(written, due_by_walking(f, now() + window), "step {step}");
+            assert_eq!(report.index_added, written.len(), "step {step}");
+        }
+    }
+}
+
+/// Over `gc_index_max_records` the index is dropped: every renewal walks again, and indexes
+/// the same entries.
+fn an_index_over_its_cap_falls_back_to_walking(f: &Fixture) {
+    for i in 0..10 {
+        let ttl = if i < 3 { SECOND } else { HOUR };
+        f.ps.add_addrs(peer(), &addrs_from(i, 1), ttl).unwrap();
+    }
+    for _ in 0..2 {
+        let (report, written) = renew_afresh(f);
+        assert_eq!(report.records_visited, 10);
+        assert_eq!(written, due_by_walking(f, f.clock.now_unix() + 20));
+        assert_eq!(written.len(), 3);
+    }
+}
+
+mod with_expiry_index {
+    use super::*;
+    fn capped(o: Options) -> Options {
+        lookahead(o).max_peer_records(Some(36))
+    }
+    suite!(@with capped; lookahead_renewals_read_only_what_expires_and_match_a_walk);
+}
+
+mod with_a_tiny_expiry_index {
+    use super::*;
+    fn tiny_index(o: Options) -> Options {
+        lookahead(o).gc_index_max_records(5)
+    }
+    suite!(@with tiny_index; an_index_over_its_cap_falls_back_to_walking);
 }

@@ -4,6 +4,8 @@
 //!   changed (delete what emptied);
 //! - **lookahead**: index records whose first expiry falls within `now + lookahead` under
 //!   `/peers/gc/addrs/<ts>/<B32>`; each purge visits only index entries with `ts <= now`.
+//!   Renewing the window walks every record the first time only: the walk builds an in-memory
+//!   index of first expiries (`expiry_index`) that every record write keeps up to date.
 //!
 //! Unlike go-libp2p, writes go out in real batches (one per chunk of records), and each chunk's
 //! peers are locked while it is cleaned and written, so a purge never overwrites a concurrent
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::addr_book::clean;
 use super::clock::expiry;
+use super::expiry_index::{ExpiryIndex, NEVER_DUE};
 use super::{Peerstore, Result};
 use crate::codec::peer_key::{self, PeerKey};
 use crate::codec::record::AddrBookRecord;
@@ -51,6 +54,8 @@ pub(crate) struct GcState {
     /// End of the current lookahead window (unix seconds); `i64::MIN` before the first one.
     window_end: AtomicI64,
     background: Mutex<Option<(JoinHandle<()>, Sender<()>)>>,
+    /// Lookahead mode: each record's first expiry, while it fits its cap (`expiry_index`).
+    index: Mutex<Option<ExpiryIndex>>,
 }
 
 fn is_multihash(b: &[u8]) -> bool {
@@ -110,7 +115,11 @@ impl Peerstore {
     }
 
     /// Indexes every record whose first address expires within `now + lookahead`
-    /// (does nothing when lookahead is off).
+    /// (does nothing when lookahead is off). The first renewal walks every record, as
+    /// go-libp2p's do, and builds the in-memory expiry index on the way; later ones read only
+    /// the records the index says expire in the window (`records_visited` stays 0), unless the
+    /// index outgrew `Options::gc_index_max_records` or the store is shared with other
+    /// processes (whose writes it cannot see).
     pub fn gc_populate_lookahead(&self) -> Result<GcReport> {
         self.check_open()?;
         let lookahead = self.inner.opts.gc_lookahead_interval;
@@ -124,31 +133,102 @@ impl Peerstore {
             i64::try_from(lookahead.as_nanos()).unwrap_or(i64::MAX),
         );
         let mut batch = Batch::new();
-        self.walk_records(|records| {
+        let indexed = match self.expiry_index().as_ref() {
+            Some(ix) if ix.complete && until < NEVER_DUE => {
+                for (first, peer) in ix.due(until) {
+                    batch.push(Op::Put(peer_key::gc_key(first, peer), Vec::new()));
+                    report.index_added += 1;
+                }
+                true
+            }
+            _ => false,
+        };
+        if !indexed {
+            self.walk_for_lookahead(until, &mut report, &mut batch)?;
+        }
+        self.inner.ds.write(batch)?;
+        self.inner.gc.window_end.store(until, Ordering::SeqCst);
+        Ok(report)
+    }
+
+    /// go-libp2p's renewal: every record is read, those whose first expiry is at or before
+    /// `until` are indexed. Builds the expiry index on the way (writes made meanwhile keep it
+    /// up to date: each page is read with its peers locked).
+    fn walk_for_lookahead(
+        &self,
+        until: i64,
+        report: &mut GcReport,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let cap = self.inner.opts.gc_index_max_records;
+        let build = cap > 0 && self.inner.origins.is_none();
+        *self.expiry_index() = build.then(|| ExpiryIndex::new(cap));
+        let walked = self.walk_records(|records| {
             for walked in records {
                 let peer = &walked.peer;
                 report.records_visited += 1;
                 let rec = match self.walked_record(walked) {
-                    Ok(Some(rec)) => rec,
-                    Ok(None) => continue,
+                    Ok(rec) => rec,
                     Err(e) => {
                         tracing::warn!(error = %e, "GC lookahead: record skipped");
                         report.records_unreadable += 1;
                         continue;
                     }
                 };
-                if let Some(first) = rec.addrs.first()
-                    && first.expiry <= until
+                let first = rec.as_ref().and_then(|r| r.addrs.first()).map(|a| a.expiry);
+                self.index_first_expiry(peer, first);
+                if let Some(first) = first
+                    && first <= until
                 {
-                    batch.push(Op::Put(peer_key::gc_key(first.expiry, peer), Vec::new()));
+                    batch.push(Op::Put(peer_key::gc_key(first, peer), Vec::new()));
                     report.index_added += 1;
                 }
             }
             Ok(())
-        })?;
-        self.inner.ds.write(batch)?;
-        self.inner.gc.window_end.store(until, Ordering::SeqCst);
-        Ok(report)
+        });
+        let mut index = self.expiry_index();
+        match (walked, index.as_mut()) {
+            (Ok(()), Some(ix)) => ix.complete = true,
+            (Ok(()), None) => {}
+            (Err(e), _) => {
+                *index = None;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn expiry_index(&self) -> MutexGuard<'_, Option<ExpiryIndex>> {
+        self.inner
+            .gc
+            .index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records `peer`'s first expiry as stored now (`None`: no record or no address) in the
+    /// expiry index, if there is one; drops the index when it would outgrow its cap.
+    fn index_first_expiry(&self, peer: &[u8], first: Option<i64>) {
+        let mut index = self.expiry_index();
+        if let Some(ix) = index.as_mut()
+            && !ix.set(peer, first)
+        {
+            tracing::info!(
+                records = ix.len(),
+                "GC: more records than gc_index_max_records; lookahead windows are renewed by \
+                walking every record"
+            );
+            *index = None;
+        }
+    }
+
+    /// Tells the lookahead GC's expiry index that `peer`'s address record was written (`None`:
+    /// deleted). Call after the write succeeded, with the peer locked.
+    pub(crate) fn note_record_written(&self, peer: &[u8], rec: Option<&AddrBookRecord>) {
+        if self.inner.opts.gc_lookahead_interval.is_zero() {
+            return;
+        }
+        self.index_first_expiry(peer, rec.and_then(|r| r.addrs.first()).map(|a| a.expiry));
     }
 
     /// Cleans one record under its lock, as loaded; adds its write to the batch if it changed.

@@ -151,6 +151,7 @@ impl Peerstore {
         }
         for (peer, rec) in recs {
             let stored = (!rec.addrs.is_empty()).then_some(rec);
+            self.note_record_written(&peer, stored.as_ref());
             self.cache_put(&peer, stored);
         }
         Ok(())

@@ -29,6 +29,7 @@ mod addr_book_gc;
 mod batch;
 mod cache;
 mod clock;
+mod expiry_index;
 mod key_book;
 mod metadata;
 mod metrics;

@@ -29,6 +29,11 @@ pub struct Options {
     pub gc_lookahead_interval: Duration,
     /// Delay before the background GC first runs. Default 60 s.
     pub gc_initial_delay: Duration,
+    /// Lookahead mode: most records the GC's in-memory expiry index holds (about 150 bytes
+    /// each), so that renewing a window reads only the records expiring in it. Over it, the
+    /// index is dropped and every renewal walks all records, as go-libp2p's does. 0: no index.
+    /// Default 262,144 (at most about 40 MB).
+    pub gc_index_max_records: usize,
     /// fsync every write (default, as go-ds-leveldb) or not.
     pub sync: SyncPolicy,
     /// The clock expiries are computed from.
@@ -45,6 +50,7 @@ impl Default for Options {
             gc_purge_interval: Duration::from_secs(2 * 60 * 60),
             gc_lookahead_interval: Duration::ZERO,
             gc_initial_delay: Duration::from_secs(60),
+            gc_index_max_records: 262_144,
             sync: SyncPolicy::Always,
             clock: Arc::new(SystemClock),
         }
@@ -96,6 +102,12 @@ impl Options {
     /// How long after opening the background GC first runs. Default 60 s.
     pub fn gc_initial_delay(mut self, d: Duration) -> Self {
         self.gc_initial_delay = d;
+        self
+    }
+
+    /// Records the lookahead GC's expiry index may hold (0: no index). Default 262,144.
+    pub fn gc_index_max_records(mut self, n: usize) -> Self {
+        self.gc_index_max_records = n;
         self
     }
 
