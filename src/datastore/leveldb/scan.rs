@@ -437,10 +437,7 @@ impl Scanner {
             if mem_first != std::cmp::Ordering::Less {
                 // Every older version of this key, in every table, is hidden.
                 for &i in &ties {
-                    let s = &mut sources[i];
-                    while s.key().is_some_and(|k| user_key(k) == key.as_slice()) {
-                        s.advance(io, self)?;
-                    }
+                    sources[i].skip_user_key(io, self, &key)?;
                 }
             }
             let Some(value) = value else { continue };
@@ -784,6 +781,28 @@ impl Source {
         self.pos = value.end;
         self.value = (value.start, value.end);
         self.valid = true;
+        Ok(())
+    }
+
+    /// Moves past every entry of user key `key` (the current one's). A block after the
+    /// current one whose index key has that user key holds nothing else (its entries are at or
+    /// after the current one, and at or before its index key), so it is skipped unread: a key
+    /// rewritten many times costs a block per version only in the block where it starts.
+    fn skip_user_key(&mut self, io: &IoState, scanner: &Scanner, key: &[u8]) -> Result<(), Status> {
+        while self.key().is_some_and(|k| user_key(k) == key) {
+            if self.pos < self.end {
+                self.read_entry(io)?;
+                continue;
+            }
+            // The last entry of its block: skip the blocks that hold only this key.
+            let mut next = self.block_no + 1;
+            if let Some(t) = &self.current {
+                while t.blocks.get(next).is_some_and(|(k, _)| user_key(k) == key) {
+                    next += 1;
+                }
+            }
+            self.load(io, scanner, next)?;
+        }
         Ok(())
     }
 
