@@ -31,6 +31,14 @@ impl Cached {
     }
 }
 
+/// The ARC cache of address records, by raw peer ID.
+pub(crate) type RecordCache = arc_cache::ArcCache<Vec<u8>, Cached, ahash::RandomState>;
+
+/// The cache's entry for `peer`, unless its record is lent to a write (then it is a miss).
+fn entry<'a>(cache: &'a mut RecordCache, peer: &Vec<u8>) -> Option<&'a mut Cached> {
+    cache.get_mut(peer).filter(|c| !c.lent)
+}
+
 /// The addresses that parsed, and how many did not (`None`), as `Peerstore::addrs` returns
 /// them.
 pub(crate) fn usable_addrs(
@@ -67,7 +75,7 @@ impl Peerstore {
     fn fetch_record(&self, peer: &[u8], fill: bool) -> Result<Option<AddrBookRecord>> {
         if let Some(cache) = &self.inner.cache {
             let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(cached) = c.get_mut(&peer.to_vec()).filter(|c| !c.lent) {
+            if let Some(cached) = entry(&mut c, &peer.to_vec()) {
                 return Ok(cached.rec.clone());
             }
         }
@@ -95,7 +103,7 @@ impl Peerstore {
     fn lend_record(&self, peer: &[u8]) -> Result<Option<AddrBookRecord>> {
         if let Some(cache) = &self.inner.cache {
             let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(cached) = c.get_mut(&peer.to_vec()).filter(|c| !c.lent) {
+            if let Some(cached) = entry(&mut c, &peer.to_vec()) {
                 cached.lent = true;
                 cached.parsed = None;
                 return Ok(cached.rec.take());
@@ -171,7 +179,7 @@ impl Peerstore {
             return CachedAddrs::Load;
         };
         let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cached) = c.get_mut(peer.as_vec()).filter(|c| !c.lent) else {
+        let Some(cached) = entry(&mut c, peer.as_vec()) else {
             return CachedAddrs::Load;
         };
         let Some(rec) = &cached.rec else {

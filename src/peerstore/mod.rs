@@ -179,7 +179,7 @@ pub(crate) struct Inner {
     /// interleave, and the cache never holds anything but what the store holds.
     stripes: Vec<Mutex<()>>,
     /// Address records by raw peer ID, as stored (`None`: known to be absent).
-    cache: Option<Mutex<ArcCache<Vec<u8>, cache::Cached, ahash::RandomState>>>,
+    cache: Option<Mutex<cache::RecordCache>>,
     subs: streams::AddrSubs,
     metrics: metrics::Metrics,
     gc: addr_book_gc::GcState,
