@@ -45,14 +45,15 @@ impl From<PeerId> for RawPeerId {
 
 impl From<&PeerId> for RawPeerId {
     fn from(p: &PeerId) -> RawPeerId {
-        // `PeerId::to_bytes` grows its vector a varint at a time; written into one sized
-        // vector instead (a third of a cached `addrs` read went there).
+        // The multihash's bytes (code, digest length, digest), written into one sized vector:
+        // `PeerId::to_bytes` grows its vector a varint at a time (a third of a cached `addrs`
+        // read went there).
         let mh: &multiaddr::multihash::Multihash<64> = p.as_ref();
         let mut bytes = Vec::with_capacity(mh.encoded_len());
-        match mh.write(&mut bytes) {
-            Ok(_) => RawPeerId(bytes),
-            Err(_) => RawPeerId(p.to_bytes()),
-        }
+        prost::encoding::encode_varint(mh.code(), &mut bytes);
+        prost::encoding::encode_varint(u64::from(mh.size()), &mut bytes);
+        bytes.extend_from_slice(mh.digest());
+        RawPeerId(bytes)
     }
 }
 
