@@ -85,9 +85,8 @@ pub fn addrs_key(peer: &[u8]) -> Key {
 
 /// `/peers/gc/addrs/<expiry unix seconds>/<B32>`.
 pub fn gc_key(expiry: i64, peer: &[u8]) -> Key {
-    Key::new(GC_ADDRS)
-        .child_string(&expiry.to_string())
-        .child_string(&encode_segment(peer))
+    // A decimal integer is a clean segment too.
+    peer_child(&format!("{GC_ADDRS}/{expiry}"), peer, &[])
 }
 
 /// `/peers/keys/<B32>`: the folder of a peer's keys.
@@ -234,6 +233,10 @@ mod tests {
             assert_eq!(pub_key_key(peer), cleaned(KEYS, &["pub"]));
             assert_eq!(priv_key_key(peer), cleaned(KEYS, &["priv"]));
             assert_eq!(metadata_prefix(peer), cleaned(METADATA, &[]));
+            for expiry in [0, -5, 1_750_000_000, i64::MAX] {
+                let at = Key::new(GC_ADDRS).child_string(&expiry.to_string());
+                assert_eq!(gc_key(expiry, peer), at.child_string(&seg));
+            }
         }
         assert_eq!(addrs_key(b"foo").as_str(), "/peers/addrs/MZXW6");
         assert_eq!(pub_key_key(b"").as_str(), "/peers/keys/pub");

@@ -64,7 +64,7 @@ pub(super) struct Scanner {
     dir: PathBuf,
     state: RwLock<State>,
     tables: Tables,
-    /// Data blocks reads loaded, uncompressed, by table number and offset.
+    /// Data blocks that point reads and scans loaded, uncompressed, by table number and offset.
     blocks: Mutex<BlockCache>,
 }
 
@@ -82,7 +82,7 @@ struct State {
     manifest: Option<ManifestState>,
 }
 
-/// How many data blocks reads keep: about 8 MiB of 4 KiB blocks, goleveldb's default
+/// How many data blocks the scanner keeps: about 8 MiB of 4 KiB blocks, goleveldb's default
 /// block cache.
 const CACHED_BLOCKS: usize = 2048;
 
