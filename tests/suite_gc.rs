@@ -208,11 +208,12 @@ fn renew_afresh(f: &Fixture) -> (pstoreds::peerstore::GcReport, Vec<String>) {
     (report, written)
 }
 
-/// After the first renewal (a walk, building the expiry index), renewals read only what the
-/// index says expires in the window, and what they index is what a walk of the stored records
-/// gives, whatever ran in between: adds, sets, TTL updates, clears, batches, purges, evictions
-/// by the record cap.
-fn lookahead_renewals_read_only_what_expires_and_match_a_walk(f: &Fixture) {
+/// Random writes through every path that changes an address record (adds, sets, TTL updates,
+/// clears, batches, purges, evictions by the record cap), with the clock moving, and a renewal
+/// every ten steps from a clean slate. Each renewal must index exactly what a walk of the stored
+/// records gives, and either read the expiry index only (`records_visited` 0) or walk every
+/// record. Returns how many renewals did each.
+fn random_writes_and_renewals(f: &Fixture) -> (usize, usize) {
     let window = 20i64;
     let now = || f.clock.now_unix();
     let peers: Vec<_> = (0..40).map(|_| peer()).collect();
@@ -229,8 +230,6 @@ fn lookahead_renewals_read_only_what_expires_and_match_a_walk(f: &Fixture) {
     assert_eq!(first.records_visited, stored, "the first renewal walks");
     assert_eq!(written, due_by_walking(f, now() + window));
     assert!(!written.is_empty());
-    // Over a shared store other processes' writes are unseen: every renewal walks.
-    let indexed = !f.ps.datastore().is_shared();
 
     // A small deterministic generator: the same operations on every backend.
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -241,6 +240,7 @@ fn lookahead_renewals_read_only_what_expires_and_match_a_walk(f: &Fixture) {
         (seed % n as u64) as usize
     };
     let ttls = [SECOND, 3 * SECOND, 15 * SECOND, 40 * SECOND, HOUR];
+    let (mut read_index, mut walked) = (0, 0);
     for step in 0..300 {
         let p = peers[next(peers.len())];
         let ttl = ttls[next(ttls.len())];
@@ -266,26 +266,67 @@ fn lookahead_renewals_read_only_what_expires_and_match_a_walk(f: &Fixture) {
         if step % 10 == 9 {
             let stored = f.ps.peers_with_addrs().unwrap().len();
             let (report, written) = renew_afresh(f);
-            let walked = if indexed { 0 } else { stored };
-            assert_eq!(report.records_visited, walked, "step {step}");
+            match report.records_visited {
+                0 => read_index += 1,
+                n if n == stored => walked += 1,
+                n => panic!("step {step}: {n} records visited of {stored}"),
+            }
             assert_eq!(written, due_by_walking(f, now() + window), "step {step}");
             assert_eq!(report.index_added, written.len(), "step {step}");
         }
     }
+    (read_index, walked)
 }
 
-/// Over `gc_index_max_records` the index is dropped: every renewal walks again, and indexes
-/// the same entries.
-fn an_index_over_its_cap_falls_back_to_walking(f: &Fixture) {
+/// After the first renewal (a walk, building the expiry index), renewals read only what the
+/// index says expires in the window, and index what a walk would, whatever ran in between.
+/// Over a shared store other processes' writes are unseen: every renewal walks.
+fn lookahead_renewals_read_only_what_expires_and_match_a_walk(f: &Fixture) {
+    let (read_index, walked) = random_writes_and_renewals(f);
+    if f.ps.datastore().is_shared() {
+        assert_eq!((read_index, walked), (0, 30));
+    } else {
+        assert_eq!((read_index, walked), (30, 0));
+    }
+}
+
+/// With an index too small for every record, renewals whose window ends before the records
+/// it had to forget read the index, the others walk (and build it afresh); all of them index
+/// what a walk would.
+fn a_small_index_serves_the_windows_it_covers_and_walks_the_rest(f: &Fixture) {
+    let (read_index, walked) = random_writes_and_renewals(f);
+    if f.ps.datastore().is_shared() {
+        assert_eq!((read_index, walked), (0, 30));
+    } else {
+        assert!(
+            read_index > 0 && walked > 0,
+            "{read_index} read, {walked} walked"
+        );
+    }
+}
+
+/// Over `gc_index_max_records` the index keeps the records that expire soonest: renewals
+/// whose window ends before the first record it forgot read only the index; once the window
+/// reaches that far, renewals walk again, and index the same entries as a walk.
+fn an_index_over_its_cap_keeps_the_soonest_and_walks_past_them(f: &Fixture) {
     for i in 0..10 {
         let ttl = if i < 3 { SECOND } else { HOUR };
         f.ps.add_addrs(peer(), &addrs_from(i, 1), ttl).unwrap();
     }
+    let walked = if f.ps.datastore().is_shared() { 10 } else { 0 };
+    for visited in [10, walked, walked] {
+        let (report, written) = renew_afresh(f);
+        assert_eq!(report.records_visited, visited);
+        assert_eq!(written, due_by_walking(f, f.clock.now_unix() + 20));
+        assert_eq!(written.len(), 3);
+    }
+    // The hour-long records come within the 20 s window.
+    f.advance(HOUR - 10 * SECOND);
     for _ in 0..2 {
         let (report, written) = renew_afresh(f);
         assert_eq!(report.records_visited, 10);
         assert_eq!(written, due_by_walking(f, f.clock.now_unix() + 20));
-        assert_eq!(written.len(), 3);
+        assert_eq!(written.len(), 10);
     }
 }
 
@@ -302,5 +343,15 @@ mod with_a_tiny_expiry_index {
     fn tiny_index(o: Options) -> Options {
         lookahead(o).gc_index_max_records(5)
     }
-    suite!(@with tiny_index; an_index_over_its_cap_falls_back_to_walking);
+    suite!(@with tiny_index; an_index_over_its_cap_keeps_the_soonest_and_walks_past_them);
+}
+
+mod with_a_small_expiry_index {
+    use super::*;
+    fn small_index(o: Options) -> Options {
+        lookahead(o)
+            .max_peer_records(Some(36))
+            .gc_index_max_records(12)
+    }
+    suite!(@with small_index; a_small_index_serves_the_windows_it_covers_and_walks_the_rest);
 }

@@ -5,7 +5,9 @@
 //! - **lookahead**: index records whose first expiry falls within `now + lookahead` under
 //!   `/peers/gc/addrs/<ts>/<B32>`; each purge visits only index entries with `ts <= now`.
 //!   Renewing the window walks every record the first time only: the walk builds an in-memory
-//!   index of first expiries (`expiry_index`) that every record write keeps up to date.
+//!   index of first expiries (`expiry_index`) that every record write keeps up to date. Over
+//!   its cap the index keeps the records that expire soonest; a window reaching past them is
+//!   renewed by a walk again.
 //!
 //! Unlike go-libp2p, writes go out in real batches (one per chunk of records), and each chunk's
 //! peers are locked while it is cleaned and written, so a purge never overwrites a concurrent
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::addr_book::clean;
 use super::clock::expiry;
-use super::expiry_index::{ExpiryIndex, NEVER_DUE};
+use super::expiry_index::ExpiryIndex;
 use super::{Peerstore, Result};
 use crate::codec::peer_key::{self, PeerKey};
 use crate::codec::record::AddrBookRecord;
@@ -54,7 +56,7 @@ pub(crate) struct GcState {
     /// End of the current lookahead window (unix seconds); `i64::MIN` before the first one.
     window_end: AtomicI64,
     background: Mutex<Option<(JoinHandle<()>, Sender<()>)>>,
-    /// Lookahead mode: each record's first expiry, while it fits its cap (`expiry_index`).
+    /// Lookahead mode: the first expiries of the records that expire soonest (`expiry_index`).
     index: Mutex<Option<ExpiryIndex>>,
 }
 
@@ -117,9 +119,10 @@ impl Peerstore {
     /// Indexes every record whose first address expires within `now + lookahead`
     /// (does nothing when lookahead is off). The first renewal walks every record, as
     /// go-libp2p's do, and builds the in-memory expiry index on the way; later ones read only
-    /// the records the index says expire in the window (`records_visited` stays 0), unless the
-    /// index outgrew `Options::gc_index_max_records` or the store is shared with other
-    /// processes (whose writes it cannot see).
+    /// the records the index says expire in the window (`records_visited` stays 0). A renewal
+    /// walks again (and builds the index afresh) when the window reaches past the records the
+    /// index kept within `Options::gc_index_max_records`, and every renewal walks over a store
+    /// shared with other processes (whose writes the index cannot see).
     pub fn gc_populate_lookahead(&self) -> Result<GcReport> {
         self.check_open()?;
         let lookahead = self.inner.opts.gc_lookahead_interval;
@@ -134,13 +137,24 @@ impl Peerstore {
         );
         let mut batch = Batch::new();
         let indexed = match self.expiry_index().as_ref() {
-            Some(ix) if ix.complete && until < NEVER_DUE => {
-                for (first, peer) in ix.due(until) {
-                    batch.push(Op::Put(peer_key::gc_key(first, peer), Vec::new()));
-                    report.index_added += 1;
+            Some(ix) if ix.complete => match ix.due(until) {
+                Some(due) => {
+                    for (first, peer) in due {
+                        batch.push(Op::Put(peer_key::gc_key(first, peer), Vec::new()));
+                        report.index_added += 1;
+                    }
+                    true
                 }
-                true
-            }
+                None => {
+                    tracing::debug!(
+                        records = ix.len(),
+                        horizon = ix.horizon(),
+                        "GC: the window reaches past what the expiry index kept \
+                        (gc_index_max_records); renewed by walking every record"
+                    );
+                    false
+                }
+            },
             _ => false,
         };
         if !indexed {
@@ -207,18 +221,10 @@ impl Peerstore {
     }
 
     /// Records `peer`'s first expiry as stored now (`None`: no record or no address) in the
-    /// expiry index, if there is one; drops the index when it would outgrow its cap.
+    /// expiry index, if there is one.
     fn index_first_expiry(&self, peer: &[u8], first: Option<i64>) {
-        let mut index = self.expiry_index();
-        if let Some(ix) = index.as_mut()
-            && !ix.set(peer, first)
-        {
-            tracing::info!(
-                records = ix.len(),
-                "GC: more records than gc_index_max_records; lookahead windows are renewed by \
-                walking every record"
-            );
-            *index = None;
+        if let Some(ix) = self.expiry_index().as_mut() {
+            ix.set(peer, first);
         }
     }
 

@@ -31,7 +31,8 @@ pub struct Options {
     pub gc_initial_delay: Duration,
     /// Lookahead mode: most records the GC's in-memory expiry index holds (about 150 bytes
     /// each), so that renewing a window reads only the records expiring in it. Over it, the
-    /// index is dropped and every renewal walks all records, as go-libp2p's does. 0: no index.
+    /// index keeps the records that expire soonest: a window that reaches past them is renewed
+    /// by walking all records, as go-libp2p renews every window. 0: no index.
     /// Default 262,144 (at most about 40 MB).
     pub gc_index_max_records: usize,
     /// fsync every write (default, as go-ds-leveldb) or not.
