@@ -15,7 +15,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -136,27 +136,30 @@ impl Peerstore {
             i64::try_from(lookahead.as_nanos()).unwrap_or(i64::MAX),
         );
         let mut batch = Batch::new();
-        let indexed = match self.expiry_index().as_ref() {
-            Some(ix) if ix.complete => match ix.due(until) {
-                Some(due) => {
-                    for (first, peer) in due {
-                        batch.push(Op::Put(peer_key::gc_key(first, peer), Vec::new()));
-                        report.index_added += 1;
-                    }
-                    true
-                }
-                None => {
+        // The due records are taken from the index (reference counts, not copies) and their
+        // keys built after it is released: writes update it meanwhile.
+        let due: Option<Vec<(i64, Arc<[u8]>)>> = match self.expiry_index().as_ref() {
+            Some(ix) if ix.complete => {
+                let due = ix
+                    .due(until)
+                    .map(|due| due.map(|(first, peer)| (first, peer.clone())).collect());
+                if due.is_none() {
                     tracing::debug!(
                         records = ix.len(),
                         horizon = ix.horizon(),
                         "GC: the window reaches past what the expiry index kept \
                         (gc_index_max_records); renewed by walking every record"
                     );
-                    false
                 }
-            },
-            _ => false,
+                due
+            }
+            _ => None,
         };
+        let indexed = due.is_some();
+        for (first, peer) in due.into_iter().flatten() {
+            batch.push(Op::Put(peer_key::gc_key(first, &peer), Vec::new()));
+            report.index_added += 1;
+        }
         if !indexed {
             self.walk_for_lookahead(until, &mut report, &mut batch)?;
         }

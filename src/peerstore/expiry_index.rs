@@ -68,12 +68,12 @@ impl ExpiryIndex {
 
     /// The records whose first expiry is at or before `until`, soonest first; `None` when
     /// the index may not hold them all (`until` reaches its horizon).
-    pub fn due(&self, until: i64) -> Option<impl Iterator<Item = (i64, &[u8])>> {
+    pub fn due(&self, until: i64) -> Option<impl Iterator<Item = (i64, &Arc<[u8]>)>> {
         (until < self.horizon).then(|| {
             self.by_expiry
                 .iter()
                 .take_while(move |(e, _)| *e <= until)
-                .map(|(e, p)| (*e, &**p))
+                .map(|(e, p)| (*e, p))
         })
     }
 
@@ -92,7 +92,8 @@ mod tests {
     use super::*;
 
     fn due(ix: &ExpiryIndex, until: i64) -> Option<Vec<(i64, &[u8])>> {
-        ix.due(until).map(Iterator::collect)
+        ix.due(until)
+            .map(|due| due.map(|(e, p)| (e, &**p)).collect())
     }
 
     #[test]
