@@ -90,6 +90,11 @@ impl AddrBookRecord {
         self.addrs.windows(2).all(|w| w[0].expiry <= w[1].expiry)
     }
 
+    /// The soonest expiry (of the first address, the record being sorted), if any address.
+    pub fn first_expiry(&self) -> Option<i64> {
+        self.addrs.first().map(|a| a.expiry)
+    }
+
     /// Sorts the addresses by expiry, keeping the relative order of equal expiries.
     pub fn sort(&mut self) {
         self.addrs.sort_by_key(|a| a.expiry);

@@ -421,8 +421,7 @@ impl Peerstore {
         self.inner
             .ds
             .delete(&peer_key::addrs_key(peer.as_bytes()))?;
-        self.note_record_written(peer.as_bytes(), None);
-        self.cache_put(peer.as_bytes(), None);
+        self.record_stored(peer.as_bytes(), None);
         Ok(())
     }
 

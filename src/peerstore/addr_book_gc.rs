@@ -155,13 +155,14 @@ impl Peerstore {
             }
             _ => None,
         };
-        let indexed = due.is_some();
-        for (first, peer) in due.into_iter().flatten() {
-            batch.push(Op::Put(peer_key::gc_key(first, &peer), Vec::new()));
-            report.index_added += 1;
-        }
-        if !indexed {
-            self.walk_for_lookahead(until, &mut report, &mut batch)?;
+        match due {
+            Some(due) => {
+                for (first, peer) in due {
+                    batch.push(Op::Put(peer_key::gc_key(first, &peer), Vec::new()));
+                    report.index_added += 1;
+                }
+            }
+            None => self.walk_for_lookahead(until, &mut report, &mut batch)?,
         }
         self.inner.ds.write(batch)?;
         self.inner.gc.window_end.store(until, Ordering::SeqCst);
@@ -192,9 +193,8 @@ impl Peerstore {
                         continue;
                     }
                 };
-                let first = rec.as_ref().and_then(|r| r.addrs.first()).map(|a| a.expiry);
-                self.index_first_expiry(peer, first);
-                if let Some(first) = first
+                self.note_record_written(peer, rec.as_ref());
+                if let Some(first) = rec.as_ref().and_then(AddrBookRecord::first_expiry)
                     && first <= until
                 {
                     batch.push(Op::Put(peer_key::gc_key(first, peer), Vec::new()));
@@ -223,21 +223,15 @@ impl Peerstore {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records `peer`'s first expiry as stored now (`None`: no record or no address) in the
-    /// expiry index, if there is one.
-    fn index_first_expiry(&self, peer: &[u8], first: Option<i64>) {
-        if let Some(ix) = self.expiry_index().as_mut() {
-            ix.set(peer, first);
-        }
-    }
-
-    /// Tells the lookahead GC's expiry index that `peer`'s address record was written (`None`:
-    /// deleted). Call after the write succeeded, with the peer locked.
+    /// Tells the lookahead GC's expiry index, if there is one, what `peer`'s address record is
+    /// now (`None`: none): after a write succeeded, or as a walk read it, with the peer locked.
     pub(crate) fn note_record_written(&self, peer: &[u8], rec: Option<&AddrBookRecord>) {
         if self.inner.opts.gc_lookahead_interval.is_zero() {
             return;
         }
-        self.index_first_expiry(peer, rec.and_then(|r| r.addrs.first()).map(|a| a.expiry));
+        if let Some(ix) = self.expiry_index().as_mut() {
+            ix.set(peer, rec.and_then(AddrBookRecord::first_expiry));
+        }
     }
 
     /// Cleans one record under its lock, as loaded; adds its write to the batch if it changed.
@@ -331,10 +325,10 @@ impl Peerstore {
                     &mut batch,
                     &mut written,
                 );
-                if let Some(first) = rec.as_ref().and_then(|r| r.addrs.first())
-                    && first.expiry <= window_end
+                if let Some(first) = rec.as_ref().and_then(AddrBookRecord::first_expiry)
+                    && first <= window_end
                 {
-                    batch.push(Op::Put(peer_key::gc_key(first.expiry, peer), Vec::new()));
+                    batch.push(Op::Put(peer_key::gc_key(first, peer), Vec::new()));
                     report.index_added += 1;
                 }
             }

@@ -158,13 +158,18 @@ impl Peerstore {
             }
         }
         for (peer, rec) in recs {
-            let stored = (!rec.addrs.is_empty()).then_some(rec);
-            self.note_record_written(&peer, stored.as_ref());
-            self.cache_put(&peer, stored);
+            self.record_stored(&peer, (!rec.addrs.is_empty()).then_some(rec));
         }
         Ok(())
     }
-    pub(crate) fn cache_put(&self, peer: &[u8], rec: Option<AddrBookRecord>) {
+
+    /// What the store now holds for `peer` (`None`: no record), after a write of it succeeded,
+    /// with the peer locked: for the lookahead GC's expiry index and the cache.
+    pub(crate) fn record_stored(&self, peer: &[u8], rec: Option<AddrBookRecord>) {
+        self.note_record_written(peer, rec.as_ref());
+        self.cache_put(peer, rec);
+    }
+    fn cache_put(&self, peer: &[u8], rec: Option<AddrBookRecord>) {
         if let Some(cache) = &self.inner.cache {
             cache
                 .lock()

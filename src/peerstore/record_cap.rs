@@ -59,8 +59,7 @@ impl Peerstore {
             let _lock = self.lock_peer(&peer);
             self.cache_remove(&peer);
             self.inner.ds.delete(&peer_key::addrs_key(&peer))?;
-            self.note_record_written(&peer, None);
-            self.cache_put(&peer, None);
+            self.record_stored(&peer, None);
             tracing::debug!(peer = %RawPeerId::from_bytes(peer.clone()), "evicted by the \
                 peer-record cap");
         }
