@@ -9,27 +9,19 @@
 //!   later writes are refused until reopen, and reopening loses nothing acknowledged;
 //! - after each, the directory passes the goleveldb sequence-number check of `check_files`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use pstoreds::datastore::leveldb::check::{self, Severity};
 use pstoreds::datastore::leveldb::env::{IoHook, IoOp};
 use pstoreds::datastore::{Datastore, Key, LevelDbDatastore, LevelDbOptions, SyncPolicy};
 
-/// A scratch directory, on tmpfs where there is one (the hooks model the disk; real fsyncs
-/// would only slow the hundreds of runs down).
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(d) = tempfile::tempdir_in(shm)
-    {
-        return d;
-    }
-    tempfile::tempdir().unwrap()
-}
+#[path = "common/faults.rs"]
+mod faults;
+use faults::{FailOne, PowerCut, scratch};
 
 fn key(i: usize) -> Key {
     Key::new(&format!("/peers/addrs/K{i:06}"))
@@ -245,135 +237,6 @@ fn reads_do_not_wait_for_a_synced_writes_sync() {
     );
 }
 
-/// What a simulated disk keeps of one file.
-#[derive(Clone, Debug, Default)]
-struct Tracked {
-    len: u64,
-    synced: u64,
-    /// Created since the directory was last synced: its name is not durable yet.
-    new_name: bool,
-}
-
-#[derive(Default)]
-struct Disk {
-    files: HashMap<PathBuf, Tracked>,
-    /// Renames since the last directory sync, with the target's content before.
-    renames: Vec<(PathBuf, PathBuf, Option<Vec<u8>>)>,
-}
-
-/// LevelDB's fault-injection env, as a hook: tracks synced lengths and durable names; from op
-/// number `cut_at` on, the machine is off and every operation fails.
-struct PowerCut {
-    cut_at: u64,
-    ops: AtomicU64,
-    off: AtomicBool,
-    disk: Mutex<Disk>,
-}
-
-impl PowerCut {
-    fn new(cut_at: u64) -> PowerCut {
-        PowerCut {
-            cut_at,
-            ops: AtomicU64::new(0),
-            off: AtomicBool::new(false),
-            disk: Mutex::new(Disk::default()),
-        }
-    }
-
-    /// Copies what survives the power cut of `from` into `to`: each file cut to its synced
-    /// length, files whose names were never made durable left out, renames not made durable
-    /// undone.
-    fn image(&self, from: &Path, to: &Path) {
-        let disk = self.disk.lock().unwrap();
-        std::fs::create_dir_all(to).unwrap();
-        let renamed: HashSet<&PathBuf> = disk.renames.iter().map(|(_, b, _)| b).collect();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let p = entry.unwrap().path();
-            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-            if name == "LOCK" || name.starts_with("LOG") {
-                continue;
-            }
-            let bytes = std::fs::read(&p).unwrap();
-            let keep = match disk.files.get(&p) {
-                None => bytes.len() as u64, // older than the scenario: durable
-                Some(t) if t.new_name && !renamed.contains(&p) => continue,
-                Some(t) => t.synced.min(bytes.len() as u64),
-            };
-            std::fs::write(to.join(&name), &bytes[..keep as usize]).unwrap();
-        }
-        for (_, target, old) in disk.renames.iter().rev() {
-            let t = to.join(target.file_name().unwrap());
-            match old {
-                Some(content) => std::fs::write(&t, content).unwrap(),
-                None => {
-                    let _ = std::fs::remove_file(&t);
-                }
-            }
-        }
-    }
-}
-
-impl IoHook for PowerCut {
-    fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
-        let n = self.ops.fetch_add(1, Ordering::SeqCst);
-        if n >= self.cut_at || self.off.load(Ordering::SeqCst) {
-            self.off.store(true, Ordering::SeqCst);
-            return Err(io::Error::other("power cut"));
-        }
-        let mut disk = self.disk.lock().unwrap();
-        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        match *op {
-            IoOp::Create(p) => {
-                disk.files.insert(
-                    p.to_path_buf(),
-                    Tracked {
-                        new_name: !p.exists(),
-                        ..Tracked::default()
-                    },
-                );
-            }
-            IoOp::Write(p, len) => {
-                let t = disk
-                    .files
-                    .entry(p.to_path_buf())
-                    .or_insert_with(|| Tracked {
-                        len: size(p),
-                        synced: size(p),
-                        new_name: false,
-                    });
-                t.len += len as u64;
-            }
-            IoOp::Sync(p) => {
-                let t = disk
-                    .files
-                    .entry(p.to_path_buf())
-                    .or_insert_with(|| Tracked {
-                        len: size(p),
-                        ..Tracked::default()
-                    });
-                t.synced = t.len;
-            }
-            IoOp::SyncDir(_) => {
-                for t in disk.files.values_mut() {
-                    t.new_name = false;
-                }
-                disk.renames.clear();
-            }
-            IoOp::Rename(a, b) => {
-                let old = std::fs::read(b).ok();
-                disk.renames.push((a.to_path_buf(), b.to_path_buf(), old));
-                if let Some(t) = disk.files.remove(a) {
-                    disk.files.insert(b.to_path_buf(), t);
-                }
-            }
-            IoOp::Delete(p) => {
-                disk.files.remove(p);
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The expected contents: for each key, the last acknowledged value, and the value of a write
 /// that was in flight when the disk went away (it may or may not have made it).
 #[derive(Default)]
@@ -568,24 +431,6 @@ fn a_deferred_sync_scope_syncs_once_and_is_durable_when_it_ends() {
             Some(value(i, 0)),
             "key {i}"
         );
-    }
-}
-
-/// Fails exactly one write-side operation: the `nth`, with `err`.
-struct FailOne {
-    nth: u64,
-    ops: AtomicU64,
-    kind: io::ErrorKind,
-    fired: AtomicBool,
-}
-
-impl IoHook for FailOne {
-    fn before(&self, _op: &IoOp<'_>) -> io::Result<()> {
-        if self.ops.fetch_add(1, Ordering::SeqCst) == self.nth {
-            self.fired.store(true, Ordering::SeqCst);
-            return Err(io::Error::new(self.kind, "injected"));
-        }
-        Ok(())
     }
 }
 

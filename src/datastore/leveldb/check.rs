@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::batch::{BatchOp, decode_batch};
 use super::env::FileKind;
-use super::logfile::{self, BatchOp};
+use super::logfile;
 use super::manifest::Manifest;
 use super::table;
 use crate::datastore::{Batch, Datastore, Error, Key, Result};
@@ -445,7 +446,7 @@ fn check_journals(files: &Files, manifest: Option<&Manifest>, report: &mut FileR
         }
         let mut at_risk: Option<(u64, u64, u64)> = None; // first seq, last seq, count
         for record in &scan.records {
-            let batch = match logfile::decode_batch(&record.data) {
+            let batch = match decode_batch(&record.data) {
                 Ok(b) => b,
                 Err(e) => {
                     report.push(
@@ -555,10 +556,12 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
         let scan = table::scan(&bytes);
         let mut malformed = 0;
         for (ikey, value) in scan.entries {
-            match table::key_tag(&ikey) {
-                Some((seq, is_value)) => {
-                    keep(table::user_key(&ikey), seq, is_value.then_some(value))
-                }
+            match super::dbformat::key_tag(&ikey) {
+                Some((seq, is_value)) => keep(
+                    super::dbformat::user_key(&ikey),
+                    seq,
+                    is_value.then_some(value),
+                ),
                 None => malformed += 1,
             }
         }
@@ -600,7 +603,7 @@ pub fn salvage(src: &Path, dst: &dyn Datastore) -> Result<SalvageReport> {
             ));
         }
         for record in scan.records {
-            match logfile::decode_batch(&record.data) {
+            match decode_batch(&record.data) {
                 Ok(batch) => {
                     for (i, op) in batch.ops.into_iter().enumerate() {
                         let seq = batch.seq + i as u64;

@@ -27,9 +27,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusty_leveldb::env::{Env, FileLock, Logger, RandomAccess};
+use rusty_leveldb::env::{Env as EngineEnv, FileLock, Logger, RandomAccess};
 use rusty_leveldb::{PosixDiskEnv, Result as LdbResult, Status, StatusCode};
 
+use super::error::{DbError, DbResult};
 use super::manifest::Manifest;
 use super::{logfile, table};
 
@@ -551,7 +552,10 @@ impl DurableEnv {
             .filter(|(k, _)| k.starts_with(b"filter."))
             .filter_map(|(_, v)| {
                 let mut v = &v[..];
-                Some((logfile::take_varint(&mut v)?, logfile::take_varint(&mut v)?))
+                Some((
+                    super::coding::take_varint(&mut v)?,
+                    super::coding::take_varint(&mut v)?,
+                ))
             })
             .collect();
         Ok(Box::new(CheckedTable {
@@ -573,7 +577,7 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     file.read_exact_at(buf, offset)
 }
 
-impl Env for DurableEnv {
+impl EngineEnv for DurableEnv {
     fn open_sequential_file(&self, path: &Path) -> LdbResult<Box<dyn Read>> {
         match FileKind::of(path) {
             kind @ (FileKind::Journal(_) | FileKind::Manifest(_)) => self.checked_log(path, kind),
@@ -792,5 +796,260 @@ impl RandomAccess for CheckedTable {
             self.state.record_damage(&self.path, offset, reason);
         }
         Ok(done)
+    }
+}
+
+/// The I/O seam of the engine (`db`): every file it creates, appends to, syncs, renames,
+/// deletes, reads or locks goes through here, so that tests see (and may fail) each write-side
+/// operation through an [`IoHook`], and so that the first failure is sticky, as C++ LevelDB's
+/// `bg_error_`: from then on every write-side operation fails and nothing is acknowledged on
+/// top of a state that may not be on disk. Reopening the database clears it. Twin of C++
+/// LevelDB's `util/env_posix.cc` and goleveldb's `storage/file_storage.go`.
+pub struct Env {
+    dir: PathBuf,
+    hook: Option<Arc<dyn IoHook>>,
+    /// The first write-side failure; once set, every write-side operation fails.
+    failed: Mutex<Option<String>>,
+    has_failed: AtomicBool,
+    /// Damage seen by reads, and how many times any was seen.
+    damage: Mutex<Vec<Damage>>,
+    damage_seen: AtomicU64,
+    /// Torn tails cut off while opening, and other things worth telling.
+    warnings: Mutex<Vec<String>>,
+}
+
+impl Env {
+    /// The env of one open of the database in `dir`.
+    pub fn new(dir: &Path, hook: Option<Arc<dyn IoHook>>) -> Arc<Env> {
+        Arc::new(Env {
+            dir: dir.to_path_buf(),
+            hook,
+            failed: Mutex::new(None),
+            has_failed: AtomicBool::new(false),
+            damage: Mutex::new(Vec::new()),
+            damage_seen: AtomicU64::new(0),
+            warnings: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of a file of the database.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The first write-side failure, if any.
+    pub fn failure(&self) -> Option<String> {
+        if !self.has_failed.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.failed).clone()
+    }
+
+    /// Records a write-side failure (the first one wins) and returns it as an error.
+    pub fn fail(&self, what: String) -> DbError {
+        let mut failed = lock(&self.failed);
+        if failed.is_none() {
+            tracing::error!(failure = %what, "LevelDB write failed; writes refused until reopen");
+            *failed = Some(what.clone());
+            self.has_failed.store(true, Ordering::Release);
+        }
+        DbError::Io(what)
+    }
+
+    /// The error a write gets after an earlier failure, if there was one.
+    pub fn check(&self) -> DbResult<()> {
+        match self.failure() {
+            Some(f) => Err(DbError::Failed(f)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records damage met by a read, and returns it as an error.
+    pub fn damage(&self, file: &Path, offset: u64, reason: impl Into<String>) -> DbError {
+        let d = Damage {
+            file: file.to_path_buf(),
+            offset,
+            reason: reason.into(),
+        };
+        tracing::error!(damage = %d, "LevelDB damage");
+        let message = d.to_string();
+        let mut all = lock(&self.damage);
+        if all.len() < 1000 && !all.contains(&d) {
+            all.push(d);
+        }
+        self.damage_seen.fetch_add(1, Ordering::SeqCst);
+        DbError::Corrupt(message)
+    }
+
+    /// How many times damage was seen so far.
+    pub fn damage_count(&self) -> u64 {
+        self.damage_seen.load(Ordering::SeqCst)
+    }
+
+    /// The most recent damage seen.
+    pub fn last_damage(&self) -> Option<Damage> {
+        lock(&self.damage).last().cloned()
+    }
+
+    /// Notes something opening had to drop (a torn journal tail).
+    pub fn warn(&self, message: String) {
+        tracing::warn!("{message}");
+        lock(&self.warnings).push(message);
+    }
+
+    /// What opening had to drop, one message each.
+    pub fn warnings(&self) -> Vec<String> {
+        lock(&self.warnings).clone()
+    }
+
+    /// A write-side operation: refused after a failure, shown to the hook, and its error
+    /// made sticky.
+    fn guarded<T>(&self, op: IoOp<'_>, f: impl FnOnce() -> io::Result<T>) -> DbResult<T> {
+        self.check()?;
+        let result = match &self.hook {
+            Some(hook) => hook.before(&op).and_then(|()| f()),
+            None => f(),
+        };
+        result.map_err(|e| self.fail(format!("{}: {e}", describe(&op))))
+    }
+
+    /// Creates (or truncates) a file for writing.
+    pub fn create(self: &Arc<Self>, path: &Path) -> DbResult<WritableFile> {
+        let file = self.guarded(IoOp::Create(path), || {
+            OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(path)
+        })?;
+        Ok(WritableFile {
+            path: path.to_path_buf(),
+            file,
+            env: self.clone(),
+        })
+    }
+
+    /// Renames `from` over `to`.
+    pub fn rename(&self, from: &Path, to: &Path) -> DbResult<()> {
+        self.guarded(IoOp::Rename(from, to), || fs::rename(from, to))
+    }
+
+    /// Makes the directory's entries durable (fsync of the directory).
+    pub fn sync_dir(&self) -> DbResult<()> {
+        self.guarded(IoOp::SyncDir(&self.dir), || {
+            File::open(&self.dir)?.sync_all()
+        })
+    }
+
+    /// Deletes an obsolete file. A failure is logged, not sticky: the file is left over, and
+    /// the next open deletes it (as C++ LevelDB does). Nothing is deleted after a failure.
+    pub fn delete(&self, path: &Path) {
+        if self.failure().is_some() {
+            return;
+        }
+        let result = match &self.hook {
+            Some(hook) => hook.before(&IoOp::Delete(path)),
+            None => Ok(()),
+        }
+        .and_then(|()| fs::remove_file(path));
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "deleting"),
+        }
+    }
+
+    /// Reads a whole file.
+    pub fn read(&self, path: &Path) -> DbResult<Vec<u8>> {
+        fs::read(path).map_err(|e| DbError::Io(format!("reading {}: {e}", path.display())))
+    }
+
+    /// Opens a file for reading at offsets.
+    pub fn open_read(&self, path: &Path) -> io::Result<File> {
+        File::open(path)
+    }
+
+    /// Takes the database's `LOCK` (an exclusive `flock`, as goleveldb takes it), held until
+    /// the returned file is dropped.
+    pub fn lock_dir(&self) -> DbResult<File> {
+        let path = self.dir.join("LOCK");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| DbError::Io(format!("opening {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(DbError::Locked),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(DbError::Io(format!("locking {}: {e}", path.display())))
+            }
+        }
+    }
+}
+
+/// A file the engine writes: every append is one call to the OS, so a killed process leaves
+/// whole records behind, never half of one.
+pub struct WritableFile {
+    path: PathBuf,
+    file: File,
+    env: Arc<Env>,
+}
+
+impl WritableFile {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `data` (one write).
+    pub fn append(&mut self, data: &[u8]) -> DbResult<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let file = &mut self.file;
+        self.env
+            .guarded(IoOp::Write(&self.path, data.len()), || file.write_all(data))
+    }
+
+    /// Makes what was appended durable (fdatasync).
+    pub fn sync(&self) -> DbResult<()> {
+        self.env
+            .guarded(IoOp::Sync(&self.path), || self.file.sync_data())
+    }
+
+    /// A handle that syncs this file from elsewhere (the journal's, synced outside the lock
+    /// its writers take).
+    pub fn sync_handle(&self) -> DbResult<SyncHandle> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| self.env.fail(format!("{}: {e}", self.path.display())))?;
+        Ok(SyncHandle {
+            path: self.path.clone(),
+            file,
+            env: self.env.clone(),
+        })
+    }
+}
+
+/// Syncs a file that another owner appends to.
+pub struct SyncHandle {
+    path: PathBuf,
+    file: File,
+    env: Arc<Env>,
+}
+
+impl SyncHandle {
+    /// Makes everything appended so far durable (fdatasync).
+    pub fn sync(&self) -> DbResult<()> {
+        self.env
+            .guarded(IoOp::Sync(&self.path), || self.file.sync_data())
     }
 }

@@ -230,17 +230,43 @@ pub fn scan(bytes: &[u8]) -> LogScan {
 /// Encodes logical records as a log file, as LevelDB's writer does.
 pub fn encode(records: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
+    let mut writer = LogWriter::new(0);
     for data in records {
-        let mut rest: &[u8] = data;
+        writer.append(data, &mut out);
+    }
+    out
+}
+
+/// Lays out logical records as the log writer of C++ LevelDB (`db/log_writer.cc`) and
+/// goleveldb (`journal.Writer`) do, for a file it appends to: it tracks where in its 32 KiB
+/// block the file ends.
+#[derive(Clone, Debug)]
+pub struct LogWriter {
+    block_offset: usize,
+}
+
+impl LogWriter {
+    /// A writer for a file that is `len` bytes long.
+    pub fn new(len: u64) -> LogWriter {
+        LogWriter {
+            block_offset: (len % BLOCK_SIZE as u64) as usize,
+        }
+    }
+
+    /// Appends the physical records of one logical record to `out`: the bytes to append to
+    /// the file, in one write.
+    pub fn append(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let mut rest = data;
         let mut first = true;
         loop {
-            let block_left = BLOCK_SIZE - out.len() % BLOCK_SIZE;
-            if block_left < HEADER_SIZE {
-                out.resize(out.len() + block_left, 0);
+            let left = BLOCK_SIZE - self.block_offset;
+            if left < HEADER_SIZE {
+                // Too little room for a header: the block's zero trailer.
+                out.resize(out.len() + left, 0);
+                self.block_offset = 0;
                 continue;
             }
-            let room = block_left - HEADER_SIZE;
-            let n = rest.len().min(room);
+            let n = rest.len().min(left - HEADER_SIZE);
             let last = n == rest.len();
             let typ = match (first, last) {
                 (true, true) => FULL,
@@ -253,93 +279,14 @@ pub fn encode(records: &[&[u8]]) -> Vec<u8> {
             out.extend_from_slice(&(n as u16).to_le_bytes());
             out.push(typ);
             out.extend_from_slice(chunk);
+            self.block_offset += HEADER_SIZE + n;
             rest = tail;
             first = false;
             if last {
-                break;
+                return;
             }
         }
     }
-    out
-}
-
-/// One operation of a journal batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BatchOp {
-    /// A put of a key and value.
-    Put(Vec<u8>, Vec<u8>),
-    /// A deletion of a key.
-    Delete(Vec<u8>),
-}
-
-/// A journal record: a write batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JournalBatch {
-    /// The sequence number of the first operation.
-    pub seq: u64,
-    /// The puts and deletes, in order.
-    pub ops: Vec<BatchOp>,
-}
-
-impl JournalBatch {
-    /// The sequence number of the last operation.
-    pub fn last_seq(&self) -> u64 {
-        self.seq + (self.ops.len() as u64).saturating_sub(1)
-    }
-}
-
-/// Decodes a write batch (8-byte sequence, 4-byte count, then tagged puts and deletes).
-pub fn decode_batch(data: &[u8]) -> Result<JournalBatch, &'static str> {
-    if data.len() < 12 {
-        return Err("batch shorter than its 12-byte header");
-    }
-    let seq = u64::from_le_bytes(data[0..8].try_into().expect("8 bytes"));
-    let count = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) as usize;
-    let mut rest = &data[12..];
-    let mut ops = Vec::with_capacity(count.min(1 << 16));
-    while !rest.is_empty() {
-        let tag = rest[0];
-        rest = &rest[1..];
-        let key = take_prefixed(&mut rest).ok_or("batch entry key runs past the record")?;
-        match tag {
-            1 => {
-                let value =
-                    take_prefixed(&mut rest).ok_or("batch entry value runs past the record")?;
-                ops.push(BatchOp::Put(key.to_vec(), value.to_vec()));
-            }
-            0 => ops.push(BatchOp::Delete(key.to_vec())),
-            _ => return Err("unknown batch entry tag"),
-        }
-    }
-    if ops.len() != count {
-        return Err("batch count does not match its entries");
-    }
-    Ok(JournalBatch { seq, ops })
-}
-
-/// A LevelDB varint (up to 64 bits).
-pub fn take_varint(rest: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let b = *rest.get(i)?;
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            *rest = &rest[i + 1..];
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// A varint-length-prefixed byte string.
-pub fn take_prefixed<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = usize::try_from(take_varint(rest)?).ok()?;
-    if rest.len() < len {
-        return None;
-    }
-    let (value, tail) = rest.split_at(len);
-    *rest = tail;
-    Some(value)
 }
 
 #[cfg(test)]
@@ -363,6 +310,23 @@ mod tests {
         assert!(scan.is_clean());
         assert_eq!(scan.good_len, bytes.len() as u64);
         let got: Vec<_> = scan.records.into_iter().map(|r| r.data).collect();
+        assert_eq!(got, recs);
+    }
+
+    #[test]
+    fn records_appended_one_at_a_time_read_back_as_written() {
+        let recs = records(30, 5000);
+        let mut writer = LogWriter::new(0);
+        let mut file = Vec::new();
+        for r in &recs {
+            let mut out = Vec::new();
+            writer.append(r, &mut out);
+            file.extend_from_slice(&out);
+            // A writer picking up an existing file continues its block layout.
+            writer = LogWriter::new(file.len() as u64);
+        }
+        assert_eq!(file, encoded(&recs));
+        let got: Vec<_> = scan(&file).records.into_iter().map(|r| r.data).collect();
         assert_eq!(got, recs);
     }
 
@@ -406,23 +370,5 @@ mod tests {
         let scan = scan(&bytes);
         assert!(scan.is_torn_tail());
         assert_eq!(scan.records.len(), 9);
-    }
-
-    #[test]
-    fn batches_decode() {
-        let mut data = 7u64.to_le_bytes().to_vec();
-        data.extend_from_slice(&2u32.to_le_bytes());
-        data.extend_from_slice(&[1, 1, b'k', 2, b'v', b'w', 0, 1, b'x']);
-        let batch = decode_batch(&data).unwrap();
-        assert_eq!(batch.seq, 7);
-        assert_eq!(batch.last_seq(), 8);
-        assert_eq!(
-            batch.ops,
-            vec![
-                BatchOp::Put(b"k".to_vec(), b"vw".to_vec()),
-                BatchOp::Delete(b"x".to_vec())
-            ]
-        );
-        assert!(decode_batch(&data[..data.len() - 1]).is_err());
     }
 }

@@ -4,20 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::logfile::{take_prefixed, take_varint};
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
+use super::coding::{put_prefixed, put_varint, take_prefixed, take_varint};
 
 /// A table file named by the MANIFEST.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +115,55 @@ impl Manifest {
 
     /// The whole state as one version edit: what a fresh MANIFEST holds.
     pub fn encode_snapshot(&self) -> Vec<u8> {
+        VersionEdit {
+            comparator: self.comparator.clone(),
+            log_number: self.log_number,
+            prev_log_number: self.prev_log_number,
+            next_file_number: self.next_file_number,
+            last_sequence: self.last_sequence,
+            compact_pointers: self
+                .compact_pointers
+                .iter()
+                .map(|(l, k)| (*l, k.clone()))
+                .collect(),
+            deleted: Vec::new(),
+            added: self.tables.values().cloned().collect(),
+        }
+        .encode()
+    }
+
+    /// Journals a goleveldb open replays: number >= the log number, or the previous log number.
+    pub fn replays_journal(&self, number: u64) -> bool {
+        let log = self.log_number.unwrap_or(0);
+        number >= log || (number != 0 && Some(number) == self.prev_log_number)
+    }
+}
+
+/// One version edit: what changed in the database's state. Twin of C++ LevelDB's
+/// `db/version_edit.cc` and goleveldb's `leveldb/session_record.go`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionEdit {
+    /// The comparator's name (in a MANIFEST's first edit).
+    pub comparator: Option<String>,
+    /// The journal from which on journals hold writes not yet in tables.
+    pub log_number: Option<u64>,
+    /// A previous journal still to be replayed (C++ LevelDB before 1.2 wrote it).
+    pub prev_log_number: Option<u64>,
+    /// The next unused file number.
+    pub next_file_number: Option<u64>,
+    /// The last sequence number the tables hold.
+    pub last_sequence: Option<u64>,
+    /// Compaction pointers set: level and internal key.
+    pub compact_pointers: Vec<(u64, Vec<u8>)>,
+    /// Tables removed: level and number.
+    pub deleted: Vec<(u64, u64)>,
+    /// Tables added.
+    pub added: Vec<TableFile>,
+}
+
+impl VersionEdit {
+    /// The edit as a MANIFEST record, its fields in the order LevelDB writes them.
+    pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let number = |out: &mut Vec<u8>, tag: u64, v: u64| {
             put_varint(out, tag);
@@ -153,7 +189,11 @@ impl Manifest {
             number(&mut out, 5, *level);
             put_prefixed(&mut out, key);
         }
-        for t in self.tables.values() {
+        for (level, n) in &self.deleted {
+            number(&mut out, 6, *level);
+            put_varint(&mut out, *n);
+        }
+        for t in &self.added {
             number(&mut out, 7, t.level);
             put_varint(&mut out, t.number);
             put_varint(&mut out, t.size);
@@ -161,12 +201,6 @@ impl Manifest {
             put_prefixed(&mut out, &t.largest);
         }
         out
-    }
-
-    /// Journals a goleveldb open replays: number >= the log number, or the previous log number.
-    pub fn replays_journal(&self, number: u64) -> bool {
-        let log = self.log_number.unwrap_or(0);
-        number >= log || (number != 0 && Some(number) == self.prev_log_number)
     }
 }
 
@@ -219,5 +253,17 @@ mod tests {
         // goleveldb names a new table in its snapshot and again in the edit: one table.
         let twice = Manifest::from_edits([a.as_slice(), a.as_slice()]).unwrap();
         assert_eq!(twice.tables.len(), 2);
+        // A delta edit applies as its fields say.
+        let delta = VersionEdit {
+            log_number: Some(9),
+            deleted: vec![(0, 7)],
+            compact_pointers: vec![(1, b"k".to_vec())],
+            ..VersionEdit::default()
+        };
+        let mut m = twice;
+        m.apply(&delta.encode()).unwrap();
+        assert_eq!(m.log_number, Some(9));
+        assert_eq!(m.tables.keys().copied().collect::<Vec<_>>(), vec![6]);
+        assert_eq!(m.compact_pointers.get(&1), Some(&b"k".to_vec()));
     }
 }

@@ -16,13 +16,25 @@
 //! rusty-leveldb's `DB` takes `&mut self` for every call and is not `Sync`, so one `DB` lives
 //! behind a mutex, and iterators are drained while the lock is held.
 
+pub mod batch;
 pub mod check;
+pub mod coding;
+pub mod compaction;
+pub mod db;
+pub mod dbformat;
 pub mod env;
+pub mod error;
+pub mod filter;
+pub mod iter;
 pub mod logfile;
 pub mod manifest;
+pub mod memtable;
 mod quiet;
 mod scan;
 pub mod table;
+pub mod table_builder;
+pub mod table_cache;
+pub mod version;
 
 use std::collections::VecDeque;
 use std::fs::DirBuilder;

@@ -38,10 +38,12 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use arc_cache::ArcCache;
 use rusty_leveldb::{Status, StatusCode};
 
+use super::coding::take_varint;
+use super::dbformat::user_key;
 use super::env::IoState;
-use super::logfile::{self, take_varint};
+use super::logfile;
 use super::manifest::{Manifest, TableFile};
-use super::table::{self, user_key};
+use super::table;
 use crate::datastore::{Entry, Op, Query};
 
 /// A table's index: the file, and for each data block a key at or after its last key, with
@@ -51,7 +53,7 @@ struct TableIndex {
     file: File,
     blocks: Vec<(Vec<u8>, table::BlockHandle)>,
     /// The table's Bloom filters of user keys, if it has LevelDB's.
-    filter: Option<table::FilterBlock>,
+    filter: Option<super::filter::FilterBlock>,
 }
 
 /// The live tables by level: level 0 newest first, the others by key.
@@ -140,7 +142,7 @@ fn io_error(path: &Path, e: std::io::Error) -> Status {
 /// The sequence number and whether it is a put of an internal key (none for a key too short
 /// to hold its tag).
 fn tag(internal: &[u8]) -> (u64, bool) {
-    table::key_tag(internal).unwrap_or((0, false))
+    super::dbformat::key_tag(internal).unwrap_or((0, false))
 }
 
 /// How many times a read starts again on a newer version after a table of its own was
@@ -635,7 +637,10 @@ impl TableIndex {
         };
         let meta = t.block(io, meta)?;
         let meta = table::block_entries(&meta).map_err(|r| t.damage(io, 0, r))?;
-        if let Some((_, handle)) = meta.iter().find(|(k, _)| k == table::BLOOM_FILTER_KEY) {
+        if let Some((_, handle)) = meta
+            .iter()
+            .find(|(k, _)| k == super::filter::BLOOM_FILTER_KEY)
+        {
             let mut rest = handle.as_slice();
             let (Some(offset), Some(size)) = (take_varint(&mut rest), take_varint(&mut rest))
             else {
@@ -643,7 +648,8 @@ impl TableIndex {
             };
             let h = table::BlockHandle { offset, size };
             let block = t.block(io, h)?;
-            let filter = table::FilterBlock::new(block).map_err(|r| t.damage(io, offset, r))?;
+            let filter =
+                super::filter::FilterBlock::new(block).map_err(|r| t.damage(io, offset, r))?;
             t.filter = Some(filter);
         }
         let index = t.block(io, index)?;

@@ -8,7 +8,9 @@
 //! magic number. Each block is followed by a 1-byte compression type (0 none, 1 Snappy) and the
 //! masked CRC32C of the block and that byte.
 
-use super::logfile::{masked_crc, take_varint};
+use super::coding::take_varint;
+use super::dbformat::user_key;
+use super::logfile::masked_crc;
 
 /// The footer's size.
 pub const FOOTER_SIZE: usize = 48;
@@ -151,115 +153,6 @@ pub fn block_entries(block: &[u8]) -> Result<Vec<BlockEntry>, &'static str> {
     Ok(out)
 }
 
-/// The metaindex key of LevelDB's Bloom filter block (goleveldb and rusty-leveldb name theirs
-/// the same).
-pub const BLOOM_FILTER_KEY: &[u8] = b"filter.leveldb.BuiltinBloomFilter2";
-
-/// A table's filter block: a Bloom filter of user keys for each `1 << base_lg` bytes of data
-/// blocks, then the filters' offsets, where that array starts, and `base_lg`.
-pub struct FilterBlock {
-    data: Vec<u8>,
-    /// Where the offset array starts.
-    offsets: usize,
-    base_lg: u8,
-}
-
-impl FilterBlock {
-    /// Checks the layout of an uncompressed filter block.
-    pub fn new(data: Vec<u8>) -> Result<FilterBlock, &'static str> {
-        let n = data.len();
-        if n < 5 {
-            return Err("filter block too short");
-        }
-        let offsets = u32::from_le_bytes(data[n - 5..n - 1].try_into().expect("4")) as usize;
-        if offsets > n - 5 || !(n - 5 - offsets).is_multiple_of(4) {
-            return Err("filter block offset array outside the block");
-        }
-        let block = FilterBlock {
-            base_lg: data[n - 1],
-            data,
-            offsets,
-        };
-        if (0..block.count()).any(|i| block.offset(i) > offsets) {
-            return Err("filter block names a filter outside the block");
-        }
-        Ok(block)
-    }
-
-    fn count(&self) -> usize {
-        (self.data.len() - 5 - self.offsets) / 4
-    }
-
-    fn offset(&self, i: usize) -> usize {
-        let at = self.offsets + 4 * i;
-        u32::from_le_bytes(self.data[at..at + 4].try_into().expect("4")) as usize
-    }
-
-    /// Whether the data block at `block_offset` may hold `user_key`: false only when its
-    /// filter says the key is not there.
-    pub fn may_hold(&self, block_offset: u64, user_key: &[u8]) -> bool {
-        let Some(i) = block_offset
-            .checked_shr(u32::from(self.base_lg))
-            .and_then(|i| usize::try_from(i).ok())
-            .filter(|&i| i < self.count())
-        else {
-            return true;
-        };
-        let start = self.offset(i);
-        let limit = match i + 1 < self.count() {
-            true => self.offset(i + 1),
-            false => self.offsets,
-        };
-        match self.data.get(start..limit) {
-            Some(filter) if !filter.is_empty() => bloom_may_hold(filter, user_key),
-            _ => true,
-        }
-    }
-}
-
-/// LevelDB's Bloom filter test: `k` probes (the filter's last byte) stepping by a rotation of
-/// the key's hash.
-fn bloom_may_hold(filter: &[u8], key: &[u8]) -> bool {
-    let (bits, k) = filter.split_at(filter.len() - 1);
-    let k = k[0];
-    if k > 30 || bits.is_empty() {
-        // Reserved for other encodings: match everything.
-        return true;
-    }
-    let nbits = bits.len() as u32 * 8;
-    let mut h = bloom_hash(key);
-    let delta = h.rotate_right(17);
-    for _ in 0..k {
-        let bit = h % nbits;
-        if bits[(bit / 8) as usize] & (1 << (bit % 8)) == 0 {
-            return false;
-        }
-        h = h.wrapping_add(delta);
-    }
-    true
-}
-
-/// LevelDB's `Hash(data, n, 0xbc9f1d34)`, the hash its Bloom filters use.
-fn bloom_hash(data: &[u8]) -> u32 {
-    const M: u32 = 0xc6a4_a793;
-    let mut h = 0xbc9f_1d34 ^ (data.len() as u32).wrapping_mul(M);
-    let mut words = data.chunks_exact(4);
-    for w in &mut words {
-        h = h.wrapping_add(u32::from_le_bytes(w.try_into().expect("4 bytes")));
-        h = h.wrapping_mul(M);
-        h ^= h >> 16;
-    }
-    let tail = words.remainder();
-    if !tail.is_empty() {
-        for (i, &b) in tail.iter().enumerate() {
-            h = h.wrapping_add(u32::from(b) << (8 * i));
-        }
-        h = h.wrapping_mul(M);
-        h ^= h >> 24;
-    }
-    h
-}
-
 /// A damaged part of a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableProblem {
@@ -347,16 +240,4 @@ pub fn scan(bytes: &[u8]) -> TableScan {
         previous = separator;
     }
     out
-}
-
-/// The user key of an internal key (the key without its 8-byte sequence/type tag).
-pub fn user_key(internal: &[u8]) -> &[u8] {
-    &internal[..internal.len().saturating_sub(8)]
-}
-
-/// The sequence number and kind (true: a value, false: a deletion) of an internal key.
-pub fn key_tag(internal: &[u8]) -> Option<(u64, bool)> {
-    let tag = internal.get(internal.len().checked_sub(8)?..)?;
-    let tag = u64::from_le_bytes(tag.try_into().ok()?);
-    Some((tag >> 8, tag & 0xff == 1))
 }

@@ -1,0 +1,225 @@
+//! Bloom filters of user keys, and the filter block that holds one for each 2 KiB of data
+//! blocks: built when a table is written, probed by point reads. LevelDB's
+//! `leveldb.BuiltinBloomFilter2`, 10 bits a key. Twin of C++ LevelDB's `util/bloom.cc` and
+//! `table/filter_block.cc`, goleveldb's `leveldb/filter/bloom.go` and `table/writer.go`.
+
+/// The metaindex key of LevelDB's Bloom filter block (goleveldb and rusty-leveldb name theirs
+/// the same).
+pub const BLOOM_FILTER_KEY: &[u8] = b"filter.leveldb.BuiltinBloomFilter2";
+
+/// A table's filter block: a Bloom filter of user keys for each `1 << base_lg` bytes of data
+/// blocks, then the filters' offsets, where that array starts, and `base_lg`.
+pub struct FilterBlock {
+    data: Vec<u8>,
+    /// Where the offset array starts.
+    offsets: usize,
+    base_lg: u8,
+}
+
+impl FilterBlock {
+    /// Checks the layout of an uncompressed filter block.
+    pub fn new(data: Vec<u8>) -> Result<FilterBlock, &'static str> {
+        let n = data.len();
+        if n < 5 {
+            return Err("filter block too short");
+        }
+        let offsets = u32::from_le_bytes(data[n - 5..n - 1].try_into().expect("4")) as usize;
+        if offsets > n - 5 || !(n - 5 - offsets).is_multiple_of(4) {
+            return Err("filter block offset array outside the block");
+        }
+        let block = FilterBlock {
+            base_lg: data[n - 1],
+            data,
+            offsets,
+        };
+        if (0..block.count()).any(|i| block.offset(i) > offsets) {
+            return Err("filter block names a filter outside the block");
+        }
+        Ok(block)
+    }
+
+    fn count(&self) -> usize {
+        (self.data.len() - 5 - self.offsets) / 4
+    }
+
+    fn offset(&self, i: usize) -> usize {
+        let at = self.offsets + 4 * i;
+        u32::from_le_bytes(self.data[at..at + 4].try_into().expect("4")) as usize
+    }
+
+    /// Whether the data block at `block_offset` may hold `user_key`: false only when its
+    /// filter says the key is not there.
+    pub fn may_hold(&self, block_offset: u64, user_key: &[u8]) -> bool {
+        let Some(i) = block_offset
+            .checked_shr(u32::from(self.base_lg))
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i < self.count())
+        else {
+            return true;
+        };
+        let start = self.offset(i);
+        let limit = match i + 1 < self.count() {
+            true => self.offset(i + 1),
+            false => self.offsets,
+        };
+        match self.data.get(start..limit) {
+            Some(filter) if !filter.is_empty() => bloom_may_hold(filter, user_key),
+            _ => true,
+        }
+    }
+}
+
+/// LevelDB's Bloom filter test: `k` probes (the filter's last byte) stepping by a rotation of
+/// the key's hash.
+fn bloom_may_hold(filter: &[u8], key: &[u8]) -> bool {
+    let (bits, k) = filter.split_at(filter.len() - 1);
+    let k = k[0];
+    if k > 30 || bits.is_empty() {
+        // Reserved for other encodings: match everything.
+        return true;
+    }
+    let nbits = bits.len() as u32 * 8;
+    let mut h = bloom_hash(key);
+    let delta = h.rotate_right(17);
+    for _ in 0..k {
+        let bit = h % nbits;
+        if bits[(bit / 8) as usize] & (1 << (bit % 8)) == 0 {
+            return false;
+        }
+        h = h.wrapping_add(delta);
+    }
+    true
+}
+
+/// LevelDB's `Hash(data, n, 0xbc9f1d34)`, the hash its Bloom filters use.
+fn bloom_hash(data: &[u8]) -> u32 {
+    const M: u32 = 0xc6a4_a793;
+    let mut h = 0xbc9f_1d34 ^ (data.len() as u32).wrapping_mul(M);
+    let mut words = data.chunks_exact(4);
+    for w in &mut words {
+        h = h.wrapping_add(u32::from_le_bytes(w.try_into().expect("4 bytes")));
+        h = h.wrapping_mul(M);
+        h ^= h >> 16;
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        for (i, &b) in tail.iter().enumerate() {
+            h = h.wrapping_add(u32::from(b) << (8 * i));
+        }
+        h = h.wrapping_mul(M);
+        h ^= h >> 24;
+    }
+    h
+}
+
+/// The filter block's `base_lg`: one filter for each 2 KiB of data-block offsets.
+const FILTER_BASE_LG: u8 = 11;
+
+/// Bits of filter per key.
+const BITS_PER_KEY: usize = 10;
+
+/// Builds a table's filter block as its data blocks are written.
+#[derive(Default)]
+pub struct FilterBuilder {
+    /// The keys of the filter being gathered, back to back, and where each starts.
+    keys: Vec<u8>,
+    starts: Vec<usize>,
+    /// The filters so far, and where each starts.
+    result: Vec<u8>,
+    offsets: Vec<u32>,
+}
+
+impl FilterBuilder {
+    /// A builder for an empty table.
+    pub fn new() -> FilterBuilder {
+        FilterBuilder::default()
+    }
+
+    /// A data block starts at `block_offset`: the filters of the 2 KiB ranges before it are
+    /// finished.
+    pub fn start_block(&mut self, block_offset: u64) {
+        let index = (block_offset >> FILTER_BASE_LG) as usize;
+        while index > self.offsets.len() {
+            self.generate();
+        }
+    }
+
+    /// Adds a user key of the current data block.
+    pub fn add_key(&mut self, user_key: &[u8]) {
+        self.starts.push(self.keys.len());
+        self.keys.extend_from_slice(user_key);
+    }
+
+    /// The finished filter block.
+    pub fn finish(mut self) -> Vec<u8> {
+        if !self.starts.is_empty() {
+            self.generate();
+        }
+        let array = self.result.len() as u32;
+        for o in &self.offsets {
+            self.result.extend_from_slice(&o.to_le_bytes());
+        }
+        self.result.extend_from_slice(&array.to_le_bytes());
+        self.result.push(FILTER_BASE_LG);
+        self.result
+    }
+
+    fn generate(&mut self) {
+        self.offsets.push(self.result.len() as u32);
+        if self.starts.is_empty() {
+            return;
+        }
+        let n = self.starts.len();
+        let bits = (n * BITS_PER_KEY).max(64);
+        let bytes = bits.div_ceil(8);
+        let bits = (bytes * 8) as u32;
+        // ln 2 * bits per key probes, as LevelDB rounds it.
+        let k = ((BITS_PER_KEY as f64 * 0.69) as u8).clamp(1, 30);
+        let start = self.result.len();
+        self.result.resize(start + bytes, 0);
+        for i in 0..n {
+            let end = self.starts.get(i + 1).copied().unwrap_or(self.keys.len());
+            let mut h = bloom_hash(&self.keys[self.starts[i]..end]);
+            let delta = h.rotate_right(17);
+            for _ in 0..k {
+                let bit = h % bits;
+                self.result[start + (bit / 8) as usize] |= 1 << (bit % 8);
+                h = h.wrapping_add(delta);
+            }
+        }
+        self.result.push(k);
+        self.keys.clear();
+        self.starts.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_added_is_found_and_most_others_are_not() {
+        let mut b = FilterBuilder::new();
+        // Two data blocks: keys 0..500 at offset 0, 500..1000 at offset 5000.
+        b.start_block(0);
+        for i in 0..500u32 {
+            b.add_key(format!("key{i}").as_bytes());
+        }
+        b.start_block(5000);
+        for i in 500..1000u32 {
+            b.add_key(format!("key{i}").as_bytes());
+        }
+        let block = FilterBlock::new(b.finish()).unwrap();
+        for i in 0..500u32 {
+            assert!(block.may_hold(0, format!("key{i}").as_bytes()));
+        }
+        for i in 500..1000u32 {
+            assert!(block.may_hold(5000, format!("key{i}").as_bytes()));
+        }
+        let false_positives = (1000..11000u32)
+            .filter(|i| block.may_hold(0, format!("key{i}").as_bytes()))
+            .count();
+        // 10 bits a key: about 1 % false positives.
+        assert!(false_positives < 300, "{false_positives} of 10000");
+    }
+}
