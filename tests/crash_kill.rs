@@ -6,7 +6,7 @@
 //!
 //! One binary plays both parts (`harness = false`): `crash_kill --child DIR START` is the child.
 //! Rounds reuse each database several times, with short kills (during open, during the first
-//! writes) and long ones (journal rotations, memtable flushes, inline compactions).
+//! writes) and long ones (journal rotations, memtable flushes, background compactions).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
@@ -47,9 +47,8 @@ fn datastore(dir: &Path) -> LevelDbDatastore {
     LevelDbDatastore::open(
         dir,
         LevelDbOptions {
-            // Small: long rounds rotate the journal, flush memtables and compact inline.
+            // Small: long rounds rotate the journal, flush memtables and compact.
             write_buffer_size: 128 << 10,
-            compact_after_writes: 6000,
             ..Default::default()
         },
     )

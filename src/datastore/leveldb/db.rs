@@ -463,16 +463,17 @@ impl Db {
     }
 
     /// Writes a batch alone, under the write lock, after `check` passed (its reads see every
-    /// write before this one, and no write comes between): a conditional write. Not synced;
-    /// returns the ticket to sync.
-    pub fn write_if<E: From<DbError>>(
+    /// write before this one, and no write comes between): a conditional write. Not synced:
+    /// the inner result is the ticket to sync, or why the write failed; the outer one is
+    /// `check`'s.
+    pub fn write_if<E>(
         &self,
         batch: &Batch,
         check: impl FnOnce() -> std::result::Result<(), E>,
-    ) -> std::result::Result<u64, E> {
+    ) -> std::result::Result<DbResult<u64>, E> {
         let mut journal = lock(&self.shared.journal);
         check()?;
-        Ok(self.shared.write_locked(&mut journal, &[batch])?)
+        Ok(self.shared.write_locked(&mut journal, &[batch]))
     }
 
     /// Makes every write up to `ticket` durable (one journal sync, unless a sync already
@@ -577,11 +578,7 @@ impl Db {
             // Under SyncPolicy::Never too: a clean close leaves nothing unsynced.
             result = j.file.sync();
         }
-        let st = &mut *lock(&shared.state);
-        let deletable = st.deletable();
-        for n in deletable {
-            shared.env.delete(&table_path(shared.env.dir(), n));
-        }
+        shared.delete_obsolete_tables();
         lock(&self.dir_lock).take();
         result?;
         match shared.env.failure() {
@@ -1091,7 +1088,7 @@ impl Shared {
         };
         let version = Arc::new(base.apply(&edit));
         log.append(&edit.encode())?;
-        let deletable = {
+        {
             let mut st = lock(&self.state);
             st.live.push(Arc::downgrade(&version));
             st.current = version;
@@ -1105,14 +1102,20 @@ impl Shared {
             st.obsolete
                 .extend(edit.deleted.iter().map(|(_, n)| *n).filter(|&n| !moved(n)));
             install(&mut st);
-            st.deletable()
-        };
+        }
         drop(manifest);
+        self.delete_obsolete_tables();
+        Ok(())
+    }
+
+    /// Deletes the tables no version names any more, once no reader (and no compaction)
+    /// pins a version that does.
+    fn delete_obsolete_tables(&self) {
+        let deletable = lock(&self.state).deletable();
         for n in deletable {
             self.tables.evict(n);
             self.env.delete(&table_path(self.env.dir(), n));
         }
-        Ok(())
     }
 
     /// The flush thread: writes each memtable that filled up to a level-0 table.
@@ -1218,18 +1221,21 @@ impl Shared {
             };
             let result = super::quiet::catch(|| self.compact(&job, smallest_snapshot))
                 .unwrap_or_else(|panic| Err(self.env.fail(format!("compaction failed: {panic}"))));
+            let (level, manual, pointer) = (job.level, job.is_manual(), job.pointer());
+            // The compaction pinned the version its inputs came from.
+            drop(job);
+            self.delete_obsolete_tables();
             let mut st = lock(&self.state);
             match result {
                 Ok(()) => {
-                    if let Some(m) = st.manual.as_mut().filter(|_| job.is_manual()) {
+                    if let Some(m) = st.manual.as_mut().filter(|_| manual) {
                         // The next step starts after the largest key this one took.
-                        m.begin = Some(user_key(&job.pointer()).to_vec());
+                        m.begin = Some(user_key(&pointer).to_vec());
                     }
                 }
                 Err(DbError::Closed) => return,
                 Err(e) => {
-                    self.env
-                        .fail(format!("compacting level {}: {e}", job.level));
+                    self.env.fail(format!("compacting level {level}: {e}"));
                 }
             }
             self.progress.notify_all();

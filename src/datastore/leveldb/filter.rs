@@ -3,7 +3,7 @@
 //! `leveldb.BuiltinBloomFilter2`, 10 bits a key. Twin of C++ LevelDB's `util/bloom.cc` and
 //! `table/filter_block.cc`, goleveldb's `leveldb/filter/bloom.go` and `table/writer.go`.
 
-/// The metaindex key of LevelDB's Bloom filter block (goleveldb and rusty-leveldb name theirs
+/// The metaindex key of LevelDB's Bloom filter block (C++ LevelDB and goleveldb name theirs
 /// the same).
 pub const BLOOM_FILTER_KEY: &[u8] = b"filter.leveldb.BuiltinBloomFilter2";
 

@@ -4,9 +4,10 @@
 //! record is one FULL record or a FIRST, MIDDLEs and a LAST. Fewer than 7 bytes left in a block
 //! are zero padding.
 //!
-//! rusty-leveldb's own reader stops at the first bad record without saying so (and everything
-//! behind it is dropped); this reader finds every readable record and every damaged range, so
-//! the caller can tell a torn tail (a crash during an append) from damage in the middle.
+//! The reader finds every readable record and every damaged range, so the caller can tell a
+//! torn tail (a crash during an append) from damage in the middle; [`LogWriter`] lays records
+//! out as both LevelDBs write them. Twin of C++ LevelDB's `db/log_reader.cc` and
+//! `db/log_writer.cc`, goleveldb's `leveldb/journal/journal.go`.
 
 /// The log format's block size.
 pub const BLOCK_SIZE: usize = 32 * 1024;

@@ -1,7 +1,8 @@
-//! Engine panics, caught and kept off the terminal. rusty-leveldb asserts on some damaged
-//! input; the default panic hook would print the assertion and a backtrace hint to stderr before
-//! `catch_unwind` gets it. A hook, installed once, stays silent for panics inside [`catch`] on
-//! that thread (and passes every other panic to the hook that was there before).
+//! Panics, caught and kept off the terminal. The engine's background work (flushes,
+//! compactions) runs inside [`catch`], so that a bug there becomes a sticky failure that names
+//! it, not a dead thread; the default panic hook would print the message and a backtrace hint
+//! to stderr first. A hook, installed once, stays silent for panics inside [`catch`] on that
+//! thread (and passes every other panic to the hook that was there before).
 
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};

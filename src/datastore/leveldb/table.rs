@@ -1,7 +1,8 @@
-//! Table files (`.ldb`, `.sst`), read and checked by us. rusty-leveldb's table iterator skips a
-//! block that fails its checksum and its `get` turns such failures into "not found"; this
-//! reader names every bad block, so `pstore verify` and `pstore salvage` can report damage
-//! instead of shrinking the data.
+//! Table files (`.ldb`, `.sst`): the footer, block trailers and entries, checked as they are
+//! read. [`scan`] reads a whole table and names every bad block, so `pstore verify` and
+//! `pstore salvage` can report damage instead of shrinking the data; the engine reads tables
+//! through [`super::table_cache`] with the same helpers. Twin of C++ LevelDB's
+//! `table/format.cc` and `table/block.cc`, goleveldb's `leveldb/table/reader.go`.
 //!
 //! Layout: data blocks, a metaindex block, an index block (one entry per data block: a key at
 //! or after the block's last key, and the block's handle) and a 48-byte footer ending in the
