@@ -93,28 +93,6 @@ impl PartialOrd for IKeyRef {
     }
 }
 
-/// An owned internal key, ordered as [`compare`] says (the memtable's key type).
-#[derive(Clone, PartialEq, Eq)]
-pub struct IKey(pub Box<[u8]>);
-
-impl std::borrow::Borrow<IKeyRef> for IKey {
-    fn borrow(&self) -> &IKeyRef {
-        IKeyRef::new(&self.0)
-    }
-}
-
-impl Ord for IKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        compare(&self.0, &other.0)
-    }
-}
-
-impl PartialOrd for IKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 /// A short internal key at or after `start` and before `limit` (LevelDB's
 /// `FindShortestSeparator` for the bytewise comparator): the index key of a data block.
 pub fn shortest_separator(start: &[u8], limit: &[u8]) -> Vec<u8> {

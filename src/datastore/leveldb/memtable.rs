@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crossbeam_skiplist::SkipMap;
 use crossbeam_skiplist::map::Entry;
 
-use super::dbformat::{self, IKey, IKeyRef};
+use super::dbformat::{self, IKeyRef};
 
 /// What a lookup found for a key.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,9 +27,62 @@ pub enum Lookup {
 /// that a memtable of small entries is flushed at about the same memory as a C++ one.
 const NODE_OVERHEAD: usize = 48;
 
+/// One entry, its internal key and its value in one allocation (the length of the key, 4
+/// bytes, then the key, then the value), ordered by its internal key.
+struct MemEntry(Box<[u8]>);
+
+impl MemEntry {
+    fn new(user: &[u8], seq: u64, kind: u8, value: &[u8]) -> MemEntry {
+        let key_len = user.len() + dbformat::TAG_SIZE;
+        let mut buf = Vec::with_capacity(4 + key_len + value.len());
+        buf.extend_from_slice(&(key_len as u32).to_le_bytes());
+        dbformat::append_internal_key(&mut buf, user, seq, kind);
+        buf.extend_from_slice(value);
+        MemEntry(buf.into_boxed_slice())
+    }
+
+    fn key_len(&self) -> usize {
+        u32::from_le_bytes(self.0[..4].try_into().expect("4 bytes")) as usize
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.0[4..4 + self.key_len()]
+    }
+
+    fn value(&self) -> &[u8] {
+        &self.0[4 + self.key_len()..]
+    }
+}
+
+impl std::borrow::Borrow<IKeyRef> for MemEntry {
+    fn borrow(&self) -> &IKeyRef {
+        IKeyRef::new(self.key())
+    }
+}
+
+impl Ord for MemEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        dbformat::compare(self.key(), other.key())
+    }
+}
+
+impl PartialEq for MemEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for MemEntry {}
+
+impl PartialOrd for MemEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// A memtable.
 pub struct Memtable {
-    map: SkipMap<IKey, Box<[u8]>>,
+    map: SkipMap<MemEntry, ()>,
     size: AtomicUsize,
     /// The sequence number of the last entry inserted.
     last_seq: AtomicU64,
@@ -53,9 +106,9 @@ impl Memtable {
 
     /// Inserts the entry of `user` at `seq` (a value, or a deletion with an empty value).
     pub fn insert(&self, user: &[u8], seq: u64, kind: u8, value: &[u8]) {
-        let key = dbformat::internal_key(user, seq, kind).into_boxed_slice();
-        let bytes = key.len() + value.len() + NODE_OVERHEAD;
-        self.map.insert(IKey(key), value.into());
+        let entry = MemEntry::new(user, seq, kind, value);
+        let bytes = entry.0.len() + NODE_OVERHEAD;
+        self.map.insert(entry, ());
         self.size.fetch_add(bytes, Ordering::Relaxed);
         self.last_seq.fetch_max(seq, Ordering::Release);
     }
@@ -82,12 +135,12 @@ impl Memtable {
         let entry = self
             .map
             .lower_bound(Bound::Included(IKeyRef::new(&target)))?;
-        let key = &entry.key().0;
-        if dbformat::user_key(key) != user {
+        let found = entry.key();
+        if dbformat::user_key(found.key()) != user {
             return None;
         }
-        match dbformat::key_tag(key) {
-            Some((_, true)) => Some(Lookup::Value(entry.value().to_vec())),
+        match dbformat::key_tag(found.key()) {
+            Some((_, true)) => Some(Lookup::Value(found.value().to_vec())),
             _ => Some(Lookup::Deleted),
         }
     }
@@ -103,8 +156,8 @@ impl Memtable {
 
 /// Entries of a memtable in internal-key order; it starts unpositioned (seek first).
 pub struct MemIter<'a> {
-    map: &'a SkipMap<IKey, Box<[u8]>>,
-    current: Option<Entry<'a, IKey, Box<[u8]>>>,
+    map: &'a SkipMap<MemEntry, ()>,
+    current: Option<Entry<'a, MemEntry, ()>>,
 }
 
 impl<'a> MemIter<'a> {
@@ -130,12 +183,12 @@ impl<'a> MemIter<'a> {
 
     /// The current entry's internal key (empty when not at one).
     pub fn key(&self) -> &[u8] {
-        self.current.as_ref().map_or(&[], |e| &e.key().0)
+        self.current.as_ref().map_or(&[], |e| e.key().key())
     }
 
     /// The current entry's value (empty when not at one, or for a deletion).
     pub fn value(&self) -> &[u8] {
-        self.current.as_ref().map_or(&[], |e| e.value())
+        self.current.as_ref().map_or(&[], |e| e.key().value())
     }
 }
 

@@ -3,8 +3,9 @@
 //! (and we open theirs), and keeping the durability and damage rules of `docs/durability.md`.
 //!
 //! The engine's pieces, one file each, each with its C++ LevelDB and goleveldb twin named in
-//! its docs: [`env`](mod@env) (every file operation, fault injection, sticky errors), [`logfile`] and
-//! [`batch`] (journal and MANIFEST records), [`memtable`], [`table_builder`], [`table`] and
+//! its docs: [`env`](mod@env) (every file operation, fault injection, sticky errors),
+//! [`logfile`] and [`batch`] (journal and MANIFEST records), [`memtable`], [`table_builder`],
+//! [`table`] and
 //! [`table_cache`] (table files), [`filter`] (Bloom filters), [`iter`] (merging), [`version`]
 //! and [`manifest`] (the live tables), [`compaction`], and [`db`] (open, recovery, the write
 //! path, background threads). [`check`] reads a directory without opening it (`pstore verify`,
