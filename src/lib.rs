@@ -27,6 +27,7 @@
 //! - [`codec`]: every stored value, byte for byte as go-libp2p writes it (`docs/format.md`);
 //! - [`dump`] and [`ops`]: the canonical dump and op scripts shared with the Go harness;
 //! - [`verify`]: go-libp2p's invariants, checked key by key;
+//! - [`location`]: stores named as the CLI names them (`./dir`, `sqlite:PATH`, `postgres://...`);
 //! - `libp2p_store` (feature `libp2p`): the store as a rust-libp2p `libp2p_peer_store::Store`.
 //!
 //! Features: `sqlite` (the SQLite backend) and `cli` (the `pstore` tool) are on by default;
@@ -37,6 +38,7 @@ pub mod datastore;
 pub mod dump;
 #[cfg(feature = "libp2p")]
 pub mod libp2p_store;
+pub mod location;
 pub mod ops;
 pub mod peerstore;
 pub mod verify;

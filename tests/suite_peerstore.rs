@@ -215,6 +215,17 @@ fn latency_is_an_ewma(f: &Fixture) {
     assert_eq!(f.ps.latency_ewma(p), Duration::from_millis(110));
 }
 
+fn clear_latency_forgets_only_the_samples(f: &Fixture) {
+    let p = peer();
+    f.ps.add_addrs(p, &addrs(1), HOUR).unwrap();
+    f.ps.record_latency(p, Duration::from_millis(100));
+    f.ps.clear_latency(p);
+    assert_eq!(f.ps.latency_ewma(p), Duration::ZERO);
+    assert_eq!(f.ps.addrs(p).unwrap().len(), 1);
+    f.ps.record_latency(p, Duration::from_millis(30));
+    assert_eq!(f.ps.latency_ewma(p), Duration::from_millis(30));
+}
+
 fn closed_peerstore_refuses_work(f: &Fixture) {
     f.ps.close().unwrap();
     assert!(matches!(
@@ -235,6 +246,7 @@ suite!(
     removing_peer_foo_leaves_peer_foobar,
     remove_peer_keeps_addresses,
     latency_is_an_ewma,
+    clear_latency_forgets_only_the_samples,
     closed_peerstore_refuses_work,
 );
 

@@ -94,6 +94,31 @@ impl StoredKey {
         })
     }
 
+    /// Reads a key as a proto3 encoder writes it, where a `Type` of 0 (RSA), the default, is
+    /// left out: py-libp2p 0.8.1 encodes the public key of a signed envelope so. Go's proto2
+    /// schema requires the field; [`Envelope::canonical_bytes`](super::envelope::Envelope)
+    /// writes it back explicitly.
+    pub fn decode_proto3(raw: &[u8]) -> Result<StoredKey> {
+        let mut key_type = KeyType::Rsa;
+        let mut data = None;
+        let mut r = Reader::new(raw);
+        while let Some(f) = r.next_field()? {
+            match (f.number, f.wire_type) {
+                (1, VARINT) => key_type = KeyType::from_number(f.varint),
+                (2, LEN) => data = Some(f.bytes.to_vec()),
+                _ => {}
+            }
+        }
+        let Some(data) = data else {
+            return Err(Error::Key("a key protobuf needs Data".into()));
+        };
+        Ok(StoredKey {
+            key_type,
+            data,
+            raw: raw.to_vec(),
+        })
+    }
+
     /// A key from its parts, encoded as Go marshals it (type always written, then data).
     pub fn new(key_type: KeyType, data: Vec<u8>) -> StoredKey {
         let mut raw = Vec::with_capacity(data.len() + 8);

@@ -40,7 +40,8 @@ impl Envelope {
         let mut r = Reader::new(raw);
         while let Some(f) = r.next_field().map_err(bad)? {
             match (f.number, f.wire_type) {
-                (1, LEN) => key = Some(StoredKey::decode(f.bytes).map_err(bad)?),
+                // py-libp2p's envelope leaves out an RSA key's type (proto3's default).
+                (1, LEN) => key = Some(StoredKey::decode_proto3(f.bytes).map_err(bad)?),
                 (2, LEN) => payload_type = f.bytes.to_vec(),
                 (3, LEN) => payload = f.bytes.to_vec(),
                 (5, LEN) => signature = f.bytes.to_vec(),
@@ -247,6 +248,28 @@ mod tests {
             signed.envelope.verify("other-domain"),
             Err(Error::BadSignature)
         );
+    }
+
+    #[test]
+    fn an_rsa_key_without_its_type_is_read_as_proto3_writes_it_and_written_as_go_does() {
+        // py-libp2p 0.8.1: `{1: {2: <DER>}, 2: 0x0301, 3: payload, 5: sig}`, no key Type.
+        let der = vec![0x30, 0x03, 0x02, 0x01, 0x05];
+        let mut key = Vec::new();
+        put_bytes_field(&mut key, 2, &der);
+        let mut raw = Vec::new();
+        put_bytes_field(&mut raw, 1, &key);
+        put_bytes_field(&mut raw, 2, &PEER_RECORD_PAYLOAD_TYPE);
+        put_bytes_field(&mut raw, 3, b"payload");
+        put_bytes_field(&mut raw, 5, b"sig");
+        let env = Envelope::decode(&raw).unwrap();
+        assert_eq!(env.public_key.key_type, crate::codec::crypto::KeyType::Rsa);
+        assert_eq!(env.public_key.data, der);
+        let canonical = Envelope::decode(&env.canonical_bytes()).unwrap();
+        assert_eq!(
+            canonical.public_key.raw(),
+            StoredKey::new(env.public_key.key_type, der).raw()
+        );
+        assert_eq!(&canonical.public_key.raw()[..2], &[0x08, 0x00]);
     }
 
     #[test]

@@ -45,6 +45,11 @@ impl Peerstore {
         map.insert(peer.as_bytes().to_vec(), next);
     }
 
+    /// Forgets the peer's latency samples (its EWMA reads zero again), leaving everything else.
+    pub fn clear_latency(&self, peer: impl Into<RawPeerId>) {
+        self.inner.metrics.remove_peer(peer.into().as_bytes());
+    }
+
     /// The peer's latency EWMA; zero if no sample was recorded.
     pub fn latency_ewma(&self, peer: impl Into<RawPeerId>) -> Duration {
         let peer = peer.into();

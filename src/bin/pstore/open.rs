@@ -1,76 +1,13 @@
 //! Opening databases for the CLI, named as docs/cli.md says: a LevelDB directory, a SQLite file
 //! (`sqlite:PATH`), or a PostgreSQL table (`postgres://...`), optionally as a private copy.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pstoreds::datastore::{Datastore, Error as DsError, LevelDbDatastore, LevelDbOptions};
 
 use crate::Result;
 
-/// Where a store is: what the user typed, sorted out.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Location {
-    /// A LevelDB directory (go-ds-leveldb's layout).
-    LevelDb(PathBuf),
-    /// A SQLite file (go-ds-sql's layout), with its table.
-    Sqlite(PathBuf, String),
-    /// A PostgreSQL server's URL (go-ds-sql's layout), with the table.
-    Postgres(String, String),
-}
-
-impl Location {
-    /// `postgres://...` or `postgresql://...`: PostgreSQL; `sqlite:PATH`: SQLite; `leveldb:PATH`:
-    /// LevelDB; any other path: SQLite if it is a file or a new name ending in `.sqlite`,
-    /// `.sqlite3` or `.db`, else LevelDB. `table` (default `blocks`) is for the SQL ones.
-    pub fn parse(name: &str, table: Option<&str>) -> Location {
-        let table = table
-            .unwrap_or(pstoreds::datastore::DEFAULT_TABLE)
-            .to_owned();
-        if name.starts_with("postgres://") || name.starts_with("postgresql://") {
-            return Location::Postgres(name.to_owned(), table);
-        }
-        if let Some(path) = name.strip_prefix("sqlite:") {
-            return Location::Sqlite(PathBuf::from(path), table);
-        }
-        if let Some(path) = name.strip_prefix("leveldb:") {
-            return Location::LevelDb(PathBuf::from(path));
-        }
-        let path = PathBuf::from(name);
-        if is_sqlite_path(&path) {
-            Location::Sqlite(path, table)
-        } else {
-            Location::LevelDb(path)
-        }
-    }
-
-    /// The file or directory, for the file-based stores.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            Location::LevelDb(p) | Location::Sqlite(p, _) => Some(p),
-            Location::Postgres(..) => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Location::LevelDb(p) => write!(f, "{}", p.display()),
-            Location::Sqlite(p, t) if t == pstoreds::datastore::DEFAULT_TABLE => {
-                write!(f, "{}", p.display())
-            }
-            Location::Sqlite(p, t) => write!(f, "{} (table {t})", p.display()),
-            #[cfg(feature = "postgres")]
-            Location::Postgres(url, t) => write!(
-                f,
-                "{} (table {t})",
-                pstoreds::datastore::postgres::redact_url(url)
-            ),
-            #[cfg(not(feature = "postgres"))]
-            Location::Postgres(_, t) => write!(f, "a PostgreSQL server (table {t})"),
-        }
-    }
-}
+pub use pstoreds::location::Location;
 
 #[derive(clap::Args)]
 pub struct Source {
@@ -151,16 +88,6 @@ pub fn open_readable(
         location: source.location(),
         _copy: copy,
     })
-}
-
-/// Whether a path names a SQLite file: an existing file, or a new one ending in `.sqlite`,
-/// `.sqlite3` or `.db`.
-pub fn is_sqlite_path(path: &Path) -> bool {
-    path.is_file()
-        || (!path.exists()
-            && path
-                .extension()
-                .is_some_and(|e| e == "sqlite" || e == "sqlite3" || e == "db"))
 }
 
 /// Opens a store; `create`: create it (file, directory or table) if missing.

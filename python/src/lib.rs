@@ -1,0 +1,37 @@
+//! `pstoreds._native`: the Rust half of the Python package `pstoreds`.
+//!
+//! It speaks bytes (peer IDs, binary multiaddrs, key and envelope protobufs) and Python's own
+//! scalars; `pstoreds/peerstore.py` turns py-libp2p's types into these and back. Every call that
+//! touches storage releases the GIL. Module map:
+//! - `store`: [`store::NativeStore`], py-libp2p's peerstore calls over a [`pstoreds::peerstore::Peerstore`];
+//! - `open`: a store named as the CLI names it, with the options Python passes;
+//! - `known`: the peers this process has heard of (py-libp2p's notion of a known peer);
+//! - `stream`: address streams a Python thread can wait on;
+//! - `syncer`: the once-a-second journal sync of `sync="interval"`;
+//! - `ttl`, `value`: TTLs in seconds to Go nanoseconds, metadata values to gob values;
+//! - `errors`: every Rust error as an exception of `pstoreds.errors`.
+
+mod errors;
+mod known;
+mod open;
+mod store;
+mod stream;
+mod syncer;
+mod ttl;
+mod value;
+
+use pyo3::prelude::*;
+
+/// The module Python imports as `pstoreds._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<store::NativeStore>()?;
+    m.add_class::<stream::NativeAddrStream>()?;
+    m.add_class::<value::GoValue>()?;
+    m.add_function(wrap_pyfunction!(ttl::ttl_nanos, m)?)?;
+    m.add(
+        "PERMANENT_TTL_NANOS",
+        pstoreds::peerstore::Ttl::PERMANENT.nanos(),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,726 @@
+//! [`NativeStore`]: py-libp2p's `IPeerStore` calls, in bytes, over a [`Peerstore`].
+//!
+//! py-libp2p keeps one TTL per peer (every `add_addrs` gives all of the peer's addresses the new
+//! TTL, counted from now); Go keeps one per address. The Go form is what is stored: `add_addrs`
+//! sets every known address of the peer and the new ones to the TTL (Go's `SetAddrs`).
+//! `consume_peer_record` stores the record and leaves the peer with exactly its addresses, as
+//! py-libp2p does. Composite calls hold a per-peer lock of this module, so two Python threads
+//! never interleave inside one.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use pstoreds::codec::crypto::{KeyType, StoredKey};
+use pstoreds::codec::envelope::SignedPeerRecord;
+use pstoreds::codec::peer_key;
+use pstoreds::datastore::{Batch, Key, Query};
+use pstoreds::location::Location;
+use pstoreds::multiaddr::Multiaddr;
+use pstoreds::peerstore::{Error, Peerstore, RawPeerId, Ttl};
+
+use crate::errors::Failure;
+use crate::known::KnownPeers;
+use crate::open::{Settings, Sync};
+use crate::stream::NativeAddrStream;
+use crate::syncer::{Syncer, WriteCount};
+use crate::{ttl, value};
+
+const STRIPES: usize = 64;
+
+type Res<T> = Result<T, Failure>;
+
+/// One open store. Thread-safe: every method may be called from any Python thread.
+#[pyclass(frozen, module = "pstoreds._native")]
+pub struct NativeStore {
+    ps: Peerstore,
+    location: Location,
+    known: KnownPeers,
+    stripes: Vec<Mutex<()>>,
+    writes: Arc<WriteCount>,
+    syncer: Option<Syncer>,
+}
+
+fn multiaddrs(addrs: &[Vec<u8>]) -> Res<Vec<Multiaddr>> {
+    addrs
+        .iter()
+        .map(|a| {
+            Multiaddr::try_from(a.clone())
+                .map_err(|e| Failure::Invalid(format!("not a binary multiaddr ({e}): {a:02x?}")))
+        })
+        .collect()
+}
+
+fn peer_label(peer: &[u8]) -> String {
+    RawPeerId::from_bytes(peer).to_string()
+}
+
+fn list_bytes<'py>(py: Python<'py>, items: Vec<Vec<u8>>) -> Vec<Bound<'py, PyBytes>> {
+    items.iter().map(|b| PyBytes::new(py, b)).collect()
+}
+
+impl NativeStore {
+    fn lock(&self, peer: &[u8]) -> MutexGuard<'_, ()> {
+        let h = peer
+            .iter()
+            .fold(0usize, |h, &b| h.wrapping_mul(31).wrapping_add(b as usize));
+        self.stripes[h % STRIPES]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A write was made (for the interval sync).
+    fn wrote(&self) {
+        self.writes.bump();
+    }
+
+    /// Runs `f` with the GIL released, turning its failure into the Python exception.
+    fn run<T: Send>(&self, py: Python<'_>, f: impl FnOnce() -> Res<T> + Send) -> PyResult<T> {
+        py.detach(f).map_err(|e| e.into_py(py))
+    }
+
+    fn unexpired(&self, peer: &[u8]) -> Res<Vec<pstoreds::peerstore::AddrEntryInfo>> {
+        Ok(self.ps.addr_entries(RawPeerId::from_bytes(peer))?)
+    }
+
+    fn has_record(&self, peer: &[u8]) -> Res<bool> {
+        Ok(self.ps.datastore().has(&peer_key::addrs_key(peer))?)
+    }
+
+    /// Whether anything is stored for the peer, or a call of this process named it.
+    fn knows(&self, peer: &[u8]) -> Res<bool> {
+        if self.known.get(peer).is_some() || self.has_record(peer)? {
+            return Ok(true);
+        }
+        let ds = self.ps.datastore();
+        if ds.has(&peer_key::pub_key_key(peer))? || ds.has(&peer_key::priv_key_key(peer))? {
+            return Ok(true);
+        }
+        let meta = Query::keys(peer_key::metadata_prefix(peer)).page(None, 1);
+        Ok(!ds.query(&meta)?.is_empty())
+    }
+
+    /// py-libp2p's `is_expired`: the peer's last TTL was finite and no address is left
+    /// (a peer never given addresses, or given them permanently, never expires).
+    fn expired(&self, peer: &[u8]) -> Res<bool> {
+        if !self.unexpired(peer)?.is_empty() {
+            return Ok(false);
+        }
+        Ok(match self.known.get(peer) {
+            Some(k) => k.expiring,
+            // Known from the store only: expired if its record has only expired addresses.
+            None => self.has_record(peer)?,
+        })
+    }
+
+    /// Every peer with something under the metadata prefix (protocols included).
+    fn metadata_peers(&self) -> Res<Vec<Vec<u8>>> {
+        let mut out = BTreeSet::new();
+        let prefix = Key::new(peer_key::METADATA);
+        for e in self.ps.datastore().query(&Query::keys(prefix))? {
+            if let Some(seg) = peer_key::peer_segment_bytes(&e.key)
+                && let Ok(peer) = peer_key::decode_segment_bytes(seg)
+            {
+                out.insert(peer);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn all_peers(&self) -> Res<Vec<Vec<u8>>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let stored = self.ps.peers()?.into_iter().map(|p| p.as_bytes().to_vec());
+        let named = self.known.peers();
+        for p in stored.chain(self.metadata_peers()?).chain(named) {
+            if seen.insert(p.clone()) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// py-libp2p's `add_addrs`: the peer's addresses, old and new, all with `ttl` from now.
+    fn add_addrs_locked(&self, peer: &[u8], addrs: &[Multiaddr], ttl: Ttl) -> Res<()> {
+        let mut all: Vec<Multiaddr> = self
+            .unexpired(peer)?
+            .iter()
+            .filter_map(|e| e.multiaddr())
+            .collect();
+        for a in addrs {
+            if !all.contains(a) {
+                all.push(a.clone());
+            }
+        }
+        if !all.is_empty() {
+            self.ps.set_addrs(RawPeerId::from_bytes(peer), &all, ttl)?;
+        }
+        self.known.note_ttl(peer, ttl != Ttl::PERMANENT);
+        Ok(())
+    }
+
+    fn remove_keys(&self, peer: &[u8]) -> Res<()> {
+        self.ps.datastore().write(
+            Batch::new()
+                .delete(peer_key::pub_key_key(peer))
+                .delete(peer_key::priv_key_key(peer)),
+        )?;
+        Ok(())
+    }
+
+    /// Deletes the peer's metadata; `keep_protocols`: all of it but the protocols.
+    fn remove_metadata(&self, peer: &[u8], keep_protocols: bool) -> Res<()> {
+        let ds = self.ps.datastore();
+        let protocols = peer_key::metadata_key(peer, peer_key::PROTOCOLS)
+            .map_err(|e| Failure::Invalid(e.to_string()))?;
+        let mut batch = Batch::new();
+        for e in ds.query(&Query::keys(peer_key::metadata_prefix(peer)))? {
+            let key = e.key()?;
+            if !(keep_protocols && key == protocols) {
+                batch = batch.delete(key);
+            }
+        }
+        ds.write(batch)?;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl NativeStore {
+    #[new]
+    #[pyo3(signature = (name, *, table=None, cache_size=None, max_protocols=None,
+        max_addrs_per_peer=None, max_peer_records=None, gc_purge_interval=None,
+        gc_lookahead_interval=None, gc_initial_delay=None, gc_index_max_records=None,
+        sync="always", sync_interval=1.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        table: Option<String>,
+        cache_size: Option<usize>,
+        max_protocols: Option<usize>,
+        max_addrs_per_peer: Option<usize>,
+        max_peer_records: Option<usize>,
+        gc_purge_interval: Option<f64>,
+        gc_lookahead_interval: Option<f64>,
+        gc_initial_delay: Option<f64>,
+        gc_index_max_records: Option<usize>,
+        sync: &str,
+        sync_interval: f64,
+    ) -> PyResult<NativeStore> {
+        let settings = Settings {
+            table,
+            cache_size,
+            max_protocols,
+            max_addrs_per_peer,
+            max_peer_records,
+            gc_purge_interval,
+            gc_lookahead_interval,
+            gc_initial_delay,
+            gc_index_max_records,
+        };
+        let sync = Sync::parse(sync, sync_interval).map_err(|e| e.into_py(py))?;
+        let (ps, location, target) = py
+            .detach(|| crate::open::open(name, &settings, sync))
+            .map_err(|e| e.into_py(py))?;
+        let writes = Arc::new(WriteCount::default());
+        let syncer = match (sync, target) {
+            (Sync::Interval(every), Some(target)) => Some(
+                Syncer::start(target, writes.clone(), every)
+                    .map_err(|e| crate::errors::to_py(py, Error::WriterThread(e)))?,
+            ),
+            _ => None,
+        };
+        Ok(NativeStore {
+            ps,
+            location,
+            known: KnownPeers::default(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            writes,
+            syncer,
+        })
+    }
+
+    /// The store, as messages name it (never with a password).
+    #[getter]
+    fn location(&self) -> String {
+        self.location.to_string()
+    }
+
+    /// Whether other processes may write the same store (PostgreSQL): nothing read may be
+    /// cached then.
+    #[getter]
+    fn is_shared(&self) -> bool {
+        self.ps.datastore().is_shared()
+    }
+
+    /// Whether a read of one peer's addresses can be cached by the caller until the soonest
+    /// expiry, dropped at this store's next write to that peer: no other process writes the
+    /// store, and no record cap evicts other peers' records.
+    #[getter]
+    fn addrs_cacheable(&self) -> bool {
+        !self.is_shared() && self.ps.options().max_peer_records.is_none()
+    }
+
+    // ---- address book ----
+
+    /// py-libp2p's `add_addrs`.
+    fn add_addrs(
+        &self,
+        py: Python<'_>,
+        peer: &[u8],
+        addrs: Vec<Vec<u8>>,
+        ttl: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let ttl = ttl::from_seconds(ttl).map_err(|m| crate::errors::invalid(py, m))?;
+        self.run(py, || {
+            let addrs = multiaddrs(&addrs)?;
+            let _g = self.lock(peer);
+            self.add_addrs_locked(peer, &addrs, ttl)?;
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    /// The peer's unexpired addresses (soonest-expiring first) and the soonest expiry in unix
+    /// seconds; `None` for a peer not known.
+    #[allow(clippy::type_complexity)]
+    fn addrs<'py>(
+        &self,
+        py: Python<'py>,
+        peer: &[u8],
+    ) -> PyResult<Option<(Vec<Bound<'py, PyBytes>>, Option<i64>)>> {
+        let got = self.run(py, || {
+            let entries = self.unexpired(peer)?;
+            if entries.is_empty() && !self.knows(peer)? {
+                return Ok(None);
+            }
+            let soonest = entries.iter().map(|e| e.expiry).min();
+            let addrs = entries
+                .into_iter()
+                .filter(|e| e.multiaddr().is_some())
+                .map(|e| e.addr)
+                .collect();
+            Ok(Some((addrs, soonest)))
+        })?;
+        Ok(got.map(|(a, s)| (list_bytes(py, a), s)))
+    }
+
+    /// `(addr, ttl_nanos, expiry_unix_seconds)` for each unexpired address, as stored.
+    fn addr_entries<'py>(
+        &self,
+        py: Python<'py>,
+        peer: &[u8],
+    ) -> PyResult<Vec<(Bound<'py, PyBytes>, i64, i64)>> {
+        let entries = self.run(py, || self.unexpired(peer))?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (PyBytes::new(py, &e.addr), e.ttl.nanos(), e.expiry))
+            .collect())
+    }
+
+    /// Deletes the peer's addresses and signed record.
+    fn clear_addrs(&self, py: Python<'_>, peer: &[u8]) -> PyResult<()> {
+        self.run(py, || {
+            let _g = self.lock(peer);
+            self.ps.clear_addrs(RawPeerId::from_bytes(peer))?;
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    /// Peers with at least one unexpired address.
+    fn peers_with_addrs<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let peers = self.run(py, || {
+            let mut out = Vec::new();
+            for p in self.ps.peers_with_addrs()? {
+                if !self.unexpired(p.as_bytes())?.is_empty() {
+                    out.push(p.as_bytes().to_vec());
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(list_bytes(py, peers))
+    }
+
+    /// py-libp2p's `consume_peer_record`: `False` if a record with a higher seq is stored;
+    /// else the record is stored and the peer's addresses become exactly its addresses, with
+    /// `ttl`.
+    fn consume_peer_record(
+        &self,
+        py: Python<'_>,
+        envelope: &[u8],
+        ttl: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let ttl = ttl::from_seconds(ttl).map_err(|m| crate::errors::invalid(py, m))?;
+        self.run(py, || {
+            let signed = SignedPeerRecord::open(envelope).map_err(|source| Error::PeerRecord {
+                peer: "?".into(),
+                source,
+            })?;
+            let peer = signed.record.peer_id.clone();
+            let addrs = multiaddrs(&signed.record.addrs)?;
+            let _g = self.lock(&peer);
+            let raw = RawPeerId::from_bytes(peer.clone());
+            if !self.ps.consume_peer_record(envelope, ttl)? {
+                return Ok(false);
+            }
+            let others: Vec<Multiaddr> = self
+                .unexpired(&peer)?
+                .iter()
+                .filter_map(|e| e.multiaddr())
+                .filter(|a| !addrs.contains(a))
+                .collect();
+            if !others.is_empty() {
+                self.ps.set_addrs(raw.clone(), &others, Ttl::REMOVE)?;
+            }
+            if !addrs.is_empty() {
+                self.ps.set_addrs(raw, &addrs, ttl)?;
+            }
+            self.known.note_ttl(&peer, ttl != Ttl::PERMANENT);
+            self.wrote();
+            Ok(true)
+        })
+    }
+
+    /// The peer's signed record (a marshalled envelope), while it has addresses.
+    fn get_peer_record<'py>(
+        &self,
+        py: Python<'py>,
+        peer: &[u8],
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let raw = self.run(py, || {
+            Ok(self
+                .ps
+                .peer_record(RawPeerId::from_bytes(peer))?
+                .map(|r| r.envelope.raw().to_vec()))
+        })?;
+        Ok(raw.map(|r| PyBytes::new(py, &r)))
+    }
+
+    /// The peer's addresses now, then each new one.
+    fn addr_stream(&self, py: Python<'_>, peer: &[u8]) -> PyResult<NativeAddrStream> {
+        let s = self.run(py, || {
+            Ok(self.ps.addr_stream(RawPeerId::from_bytes(peer))?)
+        })?;
+        Ok(NativeAddrStream::new(s))
+    }
+
+    // ---- peers ----
+
+    /// Every known peer: stored (addresses, keys, metadata or protocols) or named by a call.
+    fn peer_ids<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let peers = self.run(py, || self.all_peers())?;
+        Ok(list_bytes(py, peers))
+    }
+
+    /// Known peers that are not expired (py-libp2p's `valid_peer_ids`).
+    fn valid_peer_ids<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let peers = self.run(py, || {
+            let mut out = Vec::new();
+            for p in self.all_peers()? {
+                if !self.expired(&p)? {
+                    out.push(p);
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(list_bytes(py, peers))
+    }
+
+    /// Whether the peer is known.
+    fn has_peer(&self, py: Python<'_>, peer: &[u8]) -> PyResult<bool> {
+        self.run(py, || self.knows(peer))
+    }
+
+    /// Deletes everything about the peer; `False` if it was not known.
+    fn clear_peerdata(&self, py: Python<'_>, peer: &[u8]) -> PyResult<bool> {
+        self.run(py, || {
+            let _g = self.lock(peer);
+            if !self.knows(peer)? {
+                return Ok(false);
+            }
+            let raw = RawPeerId::from_bytes(peer);
+            self.ps.clear_addrs(raw.clone())?;
+            self.ps.remove_peer(raw)?;
+            self.known.forget(peer);
+            self.wrote();
+            Ok(true)
+        })
+    }
+
+    /// One GC pass (expired addresses purged, as go-libp2p's GC), then forgets the named peers
+    /// left expired with nothing stored. Returns `(addresses removed, peers forgotten)`.
+    fn cleanup(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        self.run(py, || {
+            let report = self.ps.gc()?;
+            let mut forgotten = 0;
+            for p in self.known.peers() {
+                if self.known.get(&p).is_some_and(|k| k.expiring) && self.unexpired(&p)?.is_empty()
+                {
+                    self.known.forget(&p);
+                    if !self.knows(&p)? {
+                        forgotten += 1;
+                    }
+                }
+            }
+            self.wrote();
+            Ok((report.addrs_removed, forgotten))
+        })
+    }
+
+    // ---- protocols ----
+
+    /// The peer's protocols (sorted); `None` for a peer not known.
+    fn get_protocols(&self, py: Python<'_>, peer: &[u8]) -> PyResult<Option<Vec<String>>> {
+        self.run(py, || {
+            let p = self.ps.get_protocols(RawPeerId::from_bytes(peer))?;
+            if p.is_empty() && !self.knows(peer)? {
+                return Ok(None);
+            }
+            Ok(Some(p))
+        })
+    }
+
+    fn add_protocols(&self, py: Python<'_>, peer: &[u8], protocols: Vec<String>) -> PyResult<()> {
+        self.run(py, || {
+            self.ps
+                .add_protocols(RawPeerId::from_bytes(peer), &protocols)?;
+            self.known.note(peer);
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    fn set_protocols(&self, py: Python<'_>, peer: &[u8], protocols: Vec<String>) -> PyResult<()> {
+        self.run(py, || {
+            self.ps
+                .set_protocols(RawPeerId::from_bytes(peer), &protocols)?;
+            self.known.note(peer);
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    fn remove_protocols(
+        &self,
+        py: Python<'_>,
+        peer: &[u8],
+        protocols: Vec<String>,
+    ) -> PyResult<()> {
+        self.run(py, || {
+            self.ps
+                .remove_protocols(RawPeerId::from_bytes(peer), &protocols)?;
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    fn supports_protocols(
+        &self,
+        py: Python<'_>,
+        peer: &[u8],
+        protocols: Vec<String>,
+    ) -> PyResult<Vec<String>> {
+        self.run(py, || {
+            let have: HashSet<String> = self
+                .ps
+                .get_protocols(RawPeerId::from_bytes(peer))?
+                .into_iter()
+                .collect();
+            // In the order asked, as py-libp2p answers.
+            Ok(protocols.into_iter().filter(|p| have.contains(p)).collect())
+        })
+    }
+
+    fn first_supported_protocol(
+        &self,
+        py: Python<'_>,
+        peer: &[u8],
+        protocols: Vec<String>,
+    ) -> PyResult<String> {
+        self.run(py, || {
+            Ok(self
+                .ps
+                .first_supported_protocol(RawPeerId::from_bytes(peer), &protocols)?
+                .unwrap_or_default())
+        })
+    }
+
+    /// Forgets the peer's protocols.
+    fn clear_protocol_data(&self, py: Python<'_>, peer: &[u8]) -> PyResult<()> {
+        self.run(py, || {
+            let key = peer_key::metadata_key(peer, peer_key::PROTOCOLS)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            self.ps.datastore().delete(&key)?;
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    // ---- metadata ----
+
+    /// `(True, value)`, or `(False, None)` when nothing is stored under `key`.
+    fn get(&self, py: Python<'_>, peer: &[u8], key: &str) -> PyResult<(bool, Py<PyAny>)> {
+        let got = self.run(py, || Ok(self.ps.get(RawPeerId::from_bytes(peer), key)?))?;
+        match got {
+            Some(v) => Ok((true, value::to_py(py, v)?)),
+            None => Ok((false, py.None())),
+        }
+    }
+
+    fn put(&self, py: Python<'_>, peer: &[u8], key: &str, val: &Bound<'_, PyAny>) -> PyResult<()> {
+        if key == peer_key::PROTOCOLS {
+            return Err(crate::errors::raise(
+                py,
+                "BadMetadataError",
+                format!(
+                    "peer {}: metadata {key:?} is where go-libp2p keeps the protocols; use \
+                        add_protocols/set_protocols",
+                    peer_label(peer)
+                ),
+            ));
+        }
+        let v = value::to_gob(val).map_err(|m| crate::errors::invalid(py, m))?;
+        self.run(py, || {
+            self.ps.put(RawPeerId::from_bytes(peer), key, &v)?;
+            self.known.note(peer);
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    /// Deletes the peer's metadata (not its protocols).
+    fn clear_metadata(&self, py: Python<'_>, peer: &[u8]) -> PyResult<()> {
+        self.run(py, || {
+            self.remove_metadata(peer, true)?;
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    // ---- keys ----
+
+    /// Stores the peer's public key (its protobuf bytes); refused unless it is the peer's key.
+    fn add_pubkey(&self, py: Python<'_>, peer: &[u8], key: &[u8]) -> PyResult<()> {
+        self.run(py, || {
+            self.ps
+                .add_pub_key_bytes(RawPeerId::from_bytes(peer), key)?;
+            self.known.note(peer);
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    /// The peer's public key (protobuf bytes); for an identity peer ID, the key it embeds.
+    fn pubkey<'py>(&self, py: Python<'py>, peer: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let k = self.run(py, || Ok(self.ps.pub_key(RawPeerId::from_bytes(peer))?))?;
+        Ok(k.map(|k| PyBytes::new(py, k.raw())))
+    }
+
+    /// Stores the peer's private key (protobuf bytes), refused unless it is the peer's. RSA
+    /// private keys, which this crate cannot parse, are checked by the caller
+    /// (`owner_checked`: py-libp2p derived the peer from the key) and stored as given.
+    fn add_privkey(
+        &self,
+        py: Python<'_>,
+        peer: &[u8],
+        key: &[u8],
+        owner_checked: bool,
+    ) -> PyResult<()> {
+        self.run(py, || {
+            let raw = RawPeerId::from_bytes(peer);
+            match self.ps.add_priv_key_bytes(raw, key) {
+                Ok(()) => {}
+                Err(Error::BadKey { .. })
+                    if owner_checked
+                        && StoredKey::decode(key).is_ok_and(|k| k.key_type == KeyType::Rsa) =>
+                {
+                    self.ps
+                        .datastore()
+                        .put(&peer_key::priv_key_key(peer), key)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.known.note(peer);
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    fn privkey<'py>(&self, py: Python<'py>, peer: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let k = self.run(py, || Ok(self.ps.priv_key(RawPeerId::from_bytes(peer))?))?;
+        Ok(k.map(|k| PyBytes::new(py, k.raw())))
+    }
+
+    /// Peers with a public or private key stored.
+    fn peers_with_keys<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let peers = self.run(py, || {
+            Ok(self
+                .ps
+                .peers_with_keys()?
+                .into_iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect())
+        })?;
+        Ok(list_bytes(py, peers))
+    }
+
+    /// Deletes the peer's keys.
+    fn clear_keydata(&self, py: Python<'_>, peer: &[u8]) -> PyResult<()> {
+        self.run(py, || {
+            self.remove_keys(peer)?;
+            self.wrote();
+            Ok(())
+        })
+    }
+
+    // ---- metrics (in memory, as in go-libp2p) ----
+
+    /// A latency sample in seconds.
+    fn record_latency(&self, py: Python<'_>, peer: &[u8], seconds: f64) -> PyResult<()> {
+        let d = crate::open::seconds("a latency", seconds).map_err(|e| e.into_py(py))?;
+        self.ps.record_latency(RawPeerId::from_bytes(peer), d);
+        self.known.note(peer);
+        Ok(())
+    }
+
+    /// The latency EWMA in seconds (0.0 without samples).
+    fn latency_ewma(&self, peer: &[u8]) -> f64 {
+        self.ps
+            .latency_ewma(RawPeerId::from_bytes(peer))
+            .as_secs_f64()
+    }
+
+    fn clear_metrics(&self, peer: &[u8]) {
+        self.ps.clear_latency(RawPeerId::from_bytes(peer));
+    }
+
+    // ---- maintenance ----
+
+    /// One GC pass now; `(records visited, updated, deleted, addresses removed)`.
+    fn gc(&self, py: Python<'_>) -> PyResult<(usize, usize, usize, usize)> {
+        self.run(py, || {
+            let r = self.ps.gc()?;
+            Ok((
+                r.records_visited,
+                r.records_updated,
+                r.records_deleted,
+                r.addrs_removed,
+            ))
+        })
+    }
+
+    /// Closes the store (after a last interval sync). Closing twice is fine.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, || {
+            if let Some(s) = &self.syncer {
+                s.stop();
+            }
+            self.ps.close()?;
+            Ok(())
+        })
+    }
+}
