@@ -3,7 +3,8 @@
 //! It speaks bytes (peer IDs, binary multiaddrs, key and envelope protobufs) and Python's own
 //! scalars; `pstoreds/peerstore.py` turns py-libp2p's types into these and back. Every call that
 //! touches storage releases the GIL. Module map:
-//! - `store`: [`store::NativeStore`], py-libp2p's peerstore calls over a [`pstoreds::peerstore::Peerstore`];
+//! - `store`: [`store::NativeStore`], py-libp2p's peerstore calls over a
+//!   [`pstoreds::peerstore::Peerstore`];
 //! - `open`: a store named as the CLI names it, with the options Python passes;
 //! - `known`: the peers this process has heard of (py-libp2p's notion of a known peer);
 //! - `stream`: address streams a Python thread can wait on;
