@@ -4,6 +4,8 @@
 //	interop write DIR SCENARIO   build a database through go-libp2p's public API
 //	interop dump DIR             print the canonical dump (docs/dump-and-ops.md)
 //	interop open DIR             open with goleveldb, no recovery; fail loudly if corrupt
+//	interop leveldb-list DIR [--strict]  every entry, hex, as goleveldb reads it (StrictAll)
+//	interop leveldb-write DIR SEED OPS    a seeded random goleveldb workload; prints the model
 //	interop compare A B          compare two canonical dumps, print the first difference
 //	interop apply DIR OPS [--gc-lookahead DURATION]  replay an op script through go-libp2p
 //	interop gen SEED N           a seeded random op script of N ops (differential replay)
@@ -35,6 +37,15 @@ func main() {
 		err = dump(args[0], os.Stdout)
 	case cmd == "open" && len(args) == 1:
 		err = openStrict(args[0])
+	case cmd == "leveldb-list" && (len(args) == 1 || len(args) == 2 && args[1] == "--strict"):
+		err = leveldbList(args[0], len(args) == 2)
+	case cmd == "leveldb-write" && len(args) == 3:
+		var seed, ops uint64
+		if _, err = fmt.Sscan(args[1], &seed); err == nil {
+			if _, err = fmt.Sscan(args[2], &ops); err == nil {
+				err = leveldbWrite(args[0], seed, ops)
+			}
+		}
 	case cmd == "compare" && len(args) == 2:
 		err = compare(args[0], args[1])
 	case cmd == "apply" && (len(args) == 2 || len(args) == 4 && args[2] == "--gc-lookahead"):

@@ -2,7 +2,8 @@
 //! each write synced, and prints `ack N` after each `Ok`; the parent kills it at a random
 //! moment, then checks the directory: every acknowledged peer is there when Rust reopens it,
 //! our file check finds nothing goleveldb would refuse, and — with Go installed — goleveldb
-//! opens it with `Strict: StrictAll` and go-libp2p's dump lists every acknowledged peer.
+//! opens it with `Strict: StrictAll` and go-libp2p's dump lists every acknowledged peer, and
+//! C++ LevelDB 1.23 opens it with `paranoid_checks` and reads the same entries as goleveldb.
 //!
 //! One binary plays both parts (`harness = false`): `crash_kill --child DIR START` is the child.
 //! Rounds reuse each database several times, with short kills (during open, during the first
@@ -19,6 +20,9 @@ use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
 use pstoreds::datastore::leveldb::check;
 use pstoreds::datastore::{LevelDbDatastore, LevelDbOptions};
+
+#[path = "common/foreign.rs"]
+mod foreign;
 use pstoreds::peerstore::{Options, Ttl};
 
 const ROUNDS: usize = 36;
@@ -106,6 +110,20 @@ fn go_harness(work: &Path) -> Option<PathBuf> {
 fn check_round(dir: &Path, acked: &BTreeSet<u64>, go: Option<&Path>, round: usize) {
     let report = check::check_files(dir);
     assert_eq!(report.errors(), 0, "round {round}: {:?}", report.problems);
+    // Both judges read copies, before our open rewrites the journal into a table.
+    let judged = foreign::judges().read(dir, foreign::GoStrictness::All);
+    let mut first: Option<(&str, foreign::Entries)> = None;
+    for (who, entries) in judged {
+        let entries = entries.unwrap_or_else(|e| panic!("round {round}: {who} refuses: {e}"));
+        if let Some((other, theirs)) = &first {
+            assert!(
+                *theirs == entries,
+                "round {round}: {who} and {other} read different entries"
+            );
+        } else {
+            first = Some((who, entries));
+        }
+    }
     if let Some(go) = go {
         // goleveldb first, before our open rewrites the journal into a table.
         let open = Command::new(go).arg("open").arg(dir).output().unwrap();

@@ -410,6 +410,43 @@ fn leveldb_held_by_another_opener_is_locked_not_hung() {
     assert!(err.to_string().contains("locked by another process"));
 }
 
+/// A `LOCK` held by another process only for a moment — a child started by any thread of
+/// ours holds a copy of our descriptors between its fork and its exec — is waited out; one
+/// held for longer still fails the open as locked.
+#[test]
+fn leveldb_lock_held_for_a_moment_is_waited_out_and_a_held_one_is_locked() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    LevelDbDatastore::open(dir.path(), LevelDbOptions::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    let hold = |seconds: &str| {
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("LOCK"))
+            .unwrap();
+        lock.try_lock().unwrap();
+        // The child's stdin is the same open file, so it holds the lock until it exits.
+        Command::new("sleep")
+            .arg(seconds)
+            .stdin(Stdio::from(lock))
+            .spawn()
+            .unwrap()
+    };
+    let mut brief = hold("0.2");
+    let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default());
+    brief.wait().unwrap();
+    ds.expect("a lock released within the open's patience")
+        .close()
+        .unwrap();
+    let mut long = hold("30");
+    let err = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap_err();
+    long.kill().unwrap();
+    long.wait().unwrap();
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+}
+
 #[test]
 fn leveldb_refuses_a_directory_that_is_not_a_database() {
     let dir = tempfile::tempdir().unwrap();

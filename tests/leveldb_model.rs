@@ -24,6 +24,8 @@ use pstoreds::datastore::{Batch, Key, Op, Query};
 
 #[path = "common/faults.rs"]
 mod faults;
+#[path = "common/foreign.rs"]
+mod foreign;
 use faults::{FailOne, PowerCut, scratch};
 
 /// A small deterministic generator: a failing seed reruns the same workload.
@@ -379,11 +381,18 @@ fn faulty_workload(path: &Path, seed: u64, hook: Arc<dyn IoHook>, sync: bool) ->
 }
 
 /// Opens what is left and checks that it equals the model after some prefix of the writes,
-/// no shorter than what was durable, and that the files pass the strict checks before and
-/// after the open.
-fn check_prefix(dir: &Path, out: &Outcome, ctx: &str) {
+/// no shorter than what was durable, that the files pass the strict checks before and after
+/// the open, and that C++ LevelDB (`paranoid_checks`) and goleveldb (`StrictAll`; its default
+/// strictness where unsynced writes may have left a torn journal tail) read what we read.
+fn check_prefix(dir: &Path, out: &Outcome, sync: bool, ctx: &str) {
     let report = check::check_files(dir);
     assert_eq!(report.errors(), 0, "{ctx}: files: {:?}", report.problems);
+    let strictness = if sync {
+        foreign::GoStrictness::All
+    } else {
+        foreign::GoStrictness::Default
+    };
+    let judged = foreign::judges().read(dir, strictness);
     let db = Db::open(dir, options(None, true, 8 << 10))
         .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
     let got = dump(&db, None);
@@ -409,6 +418,15 @@ fn check_prefix(dir: &Path, out: &Outcome, ctx: &str) {
         out.durable,
         got.len()
     );
+    for (who, theirs) in judged {
+        let theirs = theirs.unwrap_or_else(|e| panic!("{ctx}: {who} refuses the files: {e}"));
+        assert!(
+            theirs == got,
+            "{ctx}: {who} reads {} keys, we read {}",
+            theirs.len(),
+            got.len()
+        );
+    }
     db.close().unwrap();
     let report = check::check_files(dir);
     assert_eq!(
@@ -453,7 +471,7 @@ fn power_cuts(sync: bool, seeds: u64, per_seed: u64) -> usize {
                 continue;
             }
             let ctx = format!("seed {seed} sync {sync} power cut at op {cut} of {total}");
-            check_prefix(&image, &out, &ctx);
+            check_prefix(&image, &out, sync, &ctx);
             rounds += 1;
         }
     }
@@ -501,7 +519,7 @@ fn after_an_injected_io_error_reopening_keeps_every_acknowledged_write() {
                 // No power was lost: everything acknowledged reached the OS.
                 out.durable = out.acked.len();
                 let ctx = format!("seed {seed} sync {sync} error at op {nth} ({kind:?})");
-                check_prefix(&db, &out, &ctx);
+                check_prefix(&db, &out, sync, &ctx);
                 rounds += 1;
             }
         }

@@ -126,6 +126,9 @@ fn describe(op: &IoOp<'_>) -> String {
     }
 }
 
+/// How long opening waits for a busy `LOCK` before it reports the database locked.
+pub const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -307,7 +310,27 @@ impl Env {
 
     /// Takes the database's `LOCK` (an exclusive `flock`, as goleveldb takes it), held until
     /// the returned file is dropped.
+    ///
+    /// A lock that is busy is retried for up to [`LOCK_PATIENCE`] before the open fails with
+    /// [`DbError::Locked`]: a `flock` belongs to the open file, and a child process that any
+    /// thread of ours starts holds a copy of every descriptor from its fork until its exec
+    /// (where close-on-exec drops them), so a database closed and reopened in a process that
+    /// also starts programs may find its own released lock still held for that instant.
     pub fn lock_dir(&self) -> DbResult<File> {
+        let start = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match self.try_lock_dir() {
+                Err(DbError::Locked) if start.elapsed() < LOCK_PATIENCE => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_lock_dir(&self) -> DbResult<File> {
         let path = self.dir.join("LOCK");
         let file = OpenOptions::new()
             .create(true)
