@@ -26,6 +26,11 @@ class BadKeyError(PstoredsError):
     """A key that does not decode, or cannot be used for the peer."""
 
 
+class UnsupportedKeyError(BadKeyError):
+    """A stored key of a type py-libp2p has no class for (ECDSA in py-libp2p 0.8.1). The key
+    stays stored as it is; Go and Rust nodes read it."""
+
+
 class KeyMismatchError(PstoredsError, PeerStoreError):
     """A key given for a peer whose ID it does not match."""
 

@@ -20,6 +20,7 @@ from libp2p.abc import IPeerStore
 from libp2p.crypto.ed25519 import Ed25519PrivateKey
 from libp2p.crypto.keys import KeyPair, KeyType, PrivateKey, PublicKey
 from libp2p.crypto.pb import crypto_pb2
+from libp2p.crypto.exceptions import MissingDeserializerError
 from libp2p.crypto.serialization import deserialize_private_key, deserialize_public_key
 from libp2p.custom_types import MetadataValue
 from libp2p.peer.envelope import Envelope, unmarshal_envelope
@@ -28,7 +29,7 @@ from libp2p.peer.peerinfo import PeerInfo
 from libp2p.peer.peerstore import _peer_record_signer_matches
 
 from . import _native
-from .errors import InvalidArgumentError, PeerNotFoundError
+from .errors import InvalidArgumentError, OptionsError, PeerNotFoundError, UnsupportedKeyError
 from .peer_data_view import PeerDataView
 
 # How long a thread waiting on an address stream sleeps before it looks for a cancellation.
@@ -97,6 +98,17 @@ def _py_private_key(raw: bytes) -> PrivateKey:
     return deserialize_private_key(raw)
 
 
+def _unsupported(peer_id: ID, which: str, raw: bytes) -> UnsupportedKeyError:
+    kind = crypto_pb2.PublicKey.FromString(raw).key_type if which == "public" else (
+        crypto_pb2.PrivateKey.FromString(raw).key_type
+    )
+    name = crypto_pb2.KeyType.Name(kind) if kind in crypto_pb2.KeyType.values() else str(kind)
+    return UnsupportedKeyError(
+        f"peer {peer_id}: its {which} key is {name}, a type py-libp2p cannot load; "
+        "it stays stored as it is"
+    )
+
+
 def _not_found(peer_id: ID, what: str = "peer ID not found") -> PeerNotFoundError:
     return PeerNotFoundError(f"peer {peer_id}: {what}")
 
@@ -150,6 +162,19 @@ class PeerStore(IPeerStore):
         name = os.fspath(path_or_url)
         if not isinstance(name, str):
             raise InvalidArgumentError(f"path_or_url must be a str or a path, not {name!r}")
+        counts = {
+            "cache_size": cache_size,
+            "max_records": max_records,
+            "max_protocols": max_protocols,
+            "max_addrs_per_peer": max_addrs_per_peer,
+            "gc_index_max_records": gc_index_max_records,
+            "addrs_cache": addrs_cache,
+        }
+        for option, count in counts.items():
+            if count is not None and (
+                isinstance(count, bool) or not isinstance(count, int) or count < 0
+            ):
+                raise OptionsError(f"{option} must be a count (an int >= 0), not {count!r}")
         self._n = _native.NativeStore(
             name,
             table=table,
@@ -435,7 +460,10 @@ class PeerStore(IPeerStore):
             if not self._n.has_peer(peer):
                 raise _not_found(peer_id)
             raise _not_found(peer_id, "peer pubkey not found")
-        return deserialize_public_key(raw)
+        try:
+            return deserialize_public_key(raw)
+        except MissingDeserializerError:
+            raise _unsupported(peer_id, "public", raw) from None
 
     def add_privkey(self, peer_id: ID, privkey: PrivateKey) -> None:
         """Stores the peer's private key; ``KeyMismatchError`` if it is not the peer's."""
@@ -458,7 +486,10 @@ class PeerStore(IPeerStore):
             if not self._n.has_peer(peer):
                 raise _not_found(peer_id)
             raise _not_found(peer_id, "peer privkey not found")
-        return _py_private_key(raw)
+        try:
+            return _py_private_key(raw)
+        except MissingDeserializerError:
+            raise _unsupported(peer_id, "private", raw) from None
 
     def add_key_pair(self, peer_id: ID, key_pair: KeyPair) -> None:
         """Stores both keys of ``key_pair``."""
