@@ -23,7 +23,10 @@ use pstoreds::datastore::{LevelDbDatastore, LevelDbOptions};
 
 #[path = "common/foreign.rs"]
 mod foreign;
+#[path = "common/rng.rs"]
+mod rng;
 use pstoreds::peerstore::{Options, Ttl};
+use rng::Rng;
 
 const ROUNDS: usize = 36;
 const ROUNDS_PER_DB: usize = 6;
@@ -71,40 +74,6 @@ fn child(dir: &Path, start: u64) {
         writeln!(out, "ack {i}").unwrap();
         out.flush().unwrap();
     }
-}
-
-/// A small deterministic generator: the seed is printed, so a failing round can be rerun.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-fn go_harness(work: &Path) -> Option<PathBuf> {
-    if Command::new("go").arg("version").output().is_err() {
-        assert_eq!(
-            std::env::var("PSTORE_SKIP_GO").as_deref(),
-            Ok("1"),
-            "go is not installed (set PSTORE_SKIP_GO=1 to skip the goleveldb checks)"
-        );
-        println!("crash_kill: go is not installed; goleveldb checks skipped (PSTORE_SKIP_GO=1)");
-        return None;
-    }
-    let bin = work.join("interop");
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".")
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the Go harness");
-    Some(bin)
 }
 
 fn check_round(dir: &Path, acked: &BTreeSet<u64>, go: Option<&Path>, round: usize) {
@@ -177,7 +146,7 @@ fn main() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let go = go_harness(work.path());
+    let go = foreign::judges().go.clone();
     let seed = std::env::var("PSTORE_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

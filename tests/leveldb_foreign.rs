@@ -20,21 +20,9 @@ use pstoreds::datastore::{Batch, Key, Query};
 #[path = "common/foreign.rs"]
 mod foreign;
 use foreign::{Entries, GoStrictness, Judges, judges};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn seeds() -> u64 {
     std::env::var("PSTORE_FOREIGN_SEEDS")

@@ -13,36 +13,23 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pstoreds::datastore::leveldb::check;
 use pstoreds::datastore::leveldb::db::{Db, DbOptions, Snapshot};
-use pstoreds::datastore::leveldb::env::IoHook;
+use pstoreds::datastore::leveldb::env::{IoHook, IoOp};
 use pstoreds::datastore::{Batch, Key, Op, Query};
 
 #[path = "common/faults.rs"]
 mod faults;
 #[path = "common/foreign.rs"]
 mod foreign;
+#[path = "common/rng.rs"]
+mod rng;
 use faults::{FailOne, PowerCut, scratch};
-
-/// A small deterministic generator: a failing seed reruns the same workload.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use rng::Rng;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -525,4 +512,86 @@ fn after_an_injected_io_error_reopening_keeps_every_acknowledged_write() {
         }
     }
     assert!(rounds >= 300, "{rounds} injected errors checked");
+}
+
+/// Holds the first journal append until released, and records the file operations after it.
+struct HoldFirstAppend {
+    held: Mutex<bool>,
+    release: std::sync::Condvar,
+    released: AtomicBool,
+    holding: AtomicBool,
+    log: Mutex<Vec<String>>,
+}
+
+impl IoHook for HoldFirstAppend {
+    fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
+        let journal = |p: &Path| p.extension().is_some_and(|e| e == "log");
+        match *op {
+            IoOp::Write(p, _) if journal(p) => {
+                let mut held = self.held.lock().unwrap();
+                if !*held {
+                    *held = true;
+                    self.holding.store(true, Ordering::SeqCst);
+                    while !self.released.load(Ordering::SeqCst) {
+                        held = self.release.wait(held).unwrap();
+                    }
+                }
+                self.log.lock().unwrap().push("append".into());
+            }
+            IoOp::Sync(p) if journal(p) => self.log.lock().unwrap().push("sync".into()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A synced write that queues behind an unsynced one is carried by the unsynced writer's
+/// group, and the group syncs for it: it is acknowledged only after a journal sync.
+#[test]
+fn a_synced_write_in_a_group_led_by_an_unsynced_one_is_synced() {
+    let dir = scratch();
+    let hook = Arc::new(HoldFirstAppend {
+        held: Mutex::new(false),
+        release: std::sync::Condvar::new(),
+        released: AtomicBool::new(false),
+        holding: AtomicBool::new(false),
+        log: Mutex::new(Vec::new()),
+    });
+    let db = Arc::new(
+        Db::open(
+            &dir.path().join("db"),
+            options(Some(hook.clone()), false, 1 << 20),
+        )
+        .unwrap(),
+    );
+    let put = |db: &Arc<Db>, k: &str, sync: bool| {
+        let db = db.clone();
+        let k = k.to_owned();
+        std::thread::spawn(move || {
+            db.write(Batch::new().put(Key::new(&k), vec![1]), sync)
+                .unwrap()
+        })
+    };
+    // A's append is held; C (unsynced) then B (synced) queue behind it, so C leads the next
+    // group and carries B.
+    let a = put(&db, "/m/a", false);
+    while !hook.holding.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let c = put(&db, "/m/c", false);
+    std::thread::sleep(Duration::from_millis(100));
+    let b = put(&db, "/m/b", true);
+    std::thread::sleep(Duration::from_millis(100));
+    hook.log.lock().unwrap().clear();
+    {
+        let _held = hook.held.lock().unwrap();
+        hook.released.store(true, Ordering::SeqCst);
+        hook.release.notify_all();
+    }
+    a.join().unwrap();
+    c.join().unwrap();
+    b.join().unwrap();
+    let log = hook.log.lock().unwrap().clone();
+    // A's append, then the group of C and B: one append and its sync.
+    assert_eq!(log, ["append", "append", "sync"], "{log:?}");
 }

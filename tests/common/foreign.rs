@@ -181,31 +181,44 @@ impl Judges {
     }
 
     /// C++ LevelDB runs its seeded random workload into the new directory `dir` and returns
-    /// what it says the database holds.
+    /// what it says the database holds (`None` when this judge is skipped).
     pub fn cxx_write(&self, dir: &Path, seed: u64, ops: u64) -> Option<Entries> {
-        let cxx = self.cxx.as_ref()?;
-        let got = run(
-            Command::new(cxx)
-                .arg("write")
-                .arg(dir)
-                .arg(seed.to_string())
-                .arg(ops.to_string()),
+        write_with(
+            self.cxx.as_ref()?,
+            "write",
+            dir,
+            seed,
+            ops,
             "C++ LevelDB write",
-        );
-        Some(got.unwrap())
+        )
     }
 
     /// goleveldb runs its seeded random workload into the new directory `dir`.
     pub fn go_write(&self, dir: &Path, seed: u64, ops: u64) -> Option<Entries> {
-        let bin = self.go.as_ref()?;
-        let got = run(
-            Command::new(bin)
-                .arg("leveldb-write")
-                .arg(dir)
-                .arg(seed.to_string())
-                .arg(ops.to_string()),
+        write_with(
+            self.go.as_ref()?,
+            "leveldb-write",
+            dir,
+            seed,
+            ops,
             "goleveldb write",
-        );
-        Some(got.unwrap())
+        )
     }
+}
+
+fn write_with(
+    bin: &Path,
+    cmd: &str,
+    dir: &Path,
+    seed: u64,
+    ops: u64,
+    who: &str,
+) -> Option<Entries> {
+    let mut command = Command::new(bin);
+    command
+        .arg(cmd)
+        .arg(dir)
+        .arg(seed.to_string())
+        .arg(ops.to_string());
+    Some(run(&mut command, who).unwrap())
 }

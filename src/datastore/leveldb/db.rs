@@ -83,6 +83,16 @@ pub struct DbStats {
     pub levels: Vec<(usize, u64)>,
 }
 
+/// What a scan reads: from `start`, the keys beginning with `prefix` that sort after `after`,
+/// at most `limit` of them.
+struct Scan<'a> {
+    start: Vec<u8>,
+    prefix: Vec<u8>,
+    after: Option<&'a [u8]>,
+    limit: usize,
+    keys_only: bool,
+}
+
 /// A consistent view: the memtables and the version a read uses, at a sequence number.
 struct View {
     mem: Arc<Memtable>,
@@ -179,6 +189,8 @@ impl ManifestLog {
 /// One write waiting in the group-commit queue: its batch, then its outcome.
 struct Slot {
     batch: Batch,
+    /// This writer asked for a sync: the group that carries it syncs, whoever leads it.
+    sync: bool,
     outcome: Mutex<Option<DbResult<u64>>>,
 }
 
@@ -378,16 +390,45 @@ impl Db {
 
     /// The entries a query selects, now (or as `snapshot` sees them), in key order.
     pub fn query(&self, query: &Query, snapshot: Option<&Snapshot>) -> DbResult<Vec<Entry>> {
+        let scan = Scan {
+            start: query.seek_key(),
+            prefix: query.prefix.query_prefix().into_bytes(),
+            after: query.after.as_deref(),
+            limit: query.limit.unwrap_or(usize::MAX),
+            keys_only: query.keys_only,
+        };
+        self.scan(&scan, snapshot)
+    }
+
+    /// Entries whatever their key bytes, not only go-datastore's `/` keys (a database another
+    /// program wrote: py-libp2p's keys are `addr:<peer>`, ...): at most `limit` of those whose
+    /// key sorts after `after` (from the first when `None`), in key order, with values.
+    pub fn raw_entries(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+        snapshot: Option<&Snapshot>,
+    ) -> DbResult<Vec<Entry>> {
+        let scan = Scan {
+            start: after.map(<[u8]>::to_vec).unwrap_or_default(),
+            prefix: Vec::new(),
+            after,
+            limit,
+            keys_only: false,
+        };
+        self.scan(&scan, snapshot)
+    }
+
+    fn scan(&self, scan: &Scan<'_>, snapshot: Option<&Snapshot>) -> DbResult<Vec<Entry>> {
         let view = self.shared.view(snapshot);
-        let start = query.seek_key();
-        let prefix = query.prefix.query_prefix().into_bytes();
+        let (start, prefix) = (&scan.start, &scan.prefix);
         let mut children: Vec<Box<dyn InternalIter + '_>> = vec![Box::new(view.mem.iter())];
         if let Some(imm) = &view.imm {
             children.push(Box::new(imm.iter()));
         }
         let in_range = |smallest: &[u8], largest: &[u8]| {
             let (small, large) = (user_key(smallest), user_key(largest));
-            large >= start.as_slice() && (small <= prefix.as_slice() || small.starts_with(&prefix))
+            large >= start.as_slice() && (small <= prefix.as_slice() || small.starts_with(prefix))
         };
         for f in &view.version.levels[0] {
             if in_range(&f.smallest, &f.largest) {
@@ -409,13 +450,12 @@ impl Db {
             }
         }
         let mut it = MergingIter::new(children);
-        it.seek(&dbformat::seek_key(&start, MAX_SEQUENCE))?;
-        let limit = query.limit.unwrap_or(usize::MAX);
+        it.seek(&dbformat::seek_key(start, MAX_SEQUENCE))?;
         let mut out = Vec::new();
         let mut user = Vec::new();
-        while it.valid() && out.len() < limit {
+        while it.valid() && out.len() < scan.limit {
             let key = it.key();
-            if !user_key(key).starts_with(&prefix) {
+            if !user_key(key).starts_with(prefix) {
                 break;
             }
             let Some((seq, is_value)) = dbformat::key_tag(key) else {
@@ -429,10 +469,10 @@ impl Db {
             }
             user.clear();
             user.extend_from_slice(user_key(key));
-            if is_value && query.past_start(&user) {
+            if is_value && scan.after.is_none_or(|a| user.as_slice() > a) {
                 out.push(Entry {
                     key: user.clone(),
-                    value: if query.keys_only {
+                    value: if scan.keys_only {
                         Vec::new()
                     } else {
                         it.value().to_vec()
@@ -867,6 +907,7 @@ impl Shared {
     fn write(&self, batch: Batch, sync: bool) -> DbResult<u64> {
         let slot = Arc::new(Slot {
             batch,
+            sync,
             outcome: Mutex::new(None),
         });
         let mut queue = lock(&self.queue);
@@ -914,13 +955,16 @@ impl Shared {
             .collect();
         drop(queue);
         self.last_group.store(group.len(), Ordering::SeqCst);
+        // One synced writer in the group makes the group's write synced.
+        let sync = group.iter().any(|w| w.sync);
         let batches: Vec<&Batch> = group.iter().map(|w| &w.batch).collect();
         let written = {
             let mut journal = lock(&self.journal);
             self.write_locked(&mut journal, &batches)
         };
-        // The group is in the journal and visible; its sync runs outside the journal's lock,
-        // so the next group is written while it is in flight.
+        // The group is in the journal and visible; its sync runs outside the journal's lock
+        // (writes that do not queue, such as a flush's rotation, may go on meanwhile). The
+        // next group starts once this one is acknowledged.
         let written = match (written, sync) {
             (Ok(ticket), true) => self.sync_upto(ticket).map(|()| ticket),
             (other, _) => other,
