@@ -415,13 +415,6 @@ pub trait Datastore: Send + Sync {
     /// Flushes and releases the store; later calls fail with [`Error::Closed`].
     fn close(&self) -> Result<()>;
 
-    /// Housekeeping the engine needs from time to time, in slices that never hold other calls
-    /// up for long (LevelDB: bring the compactions' view of live snapshots up to date after a
-    /// reopen). Returns whether it did anything. The peerstore's GC calls it.
-    fn maintain(&self) -> Result<bool> {
-        Ok(false)
-    }
-
     /// Starts a deferred-sync scope on this thread: until the matching
     /// [`Datastore::end_deferred_sync`], this thread's writes are applied (and visible) but not
     /// synced one by one. Scopes nest. Backends without a per-write sync to save do nothing.
@@ -456,9 +449,6 @@ impl<D: Datastore + ?Sized> Datastore for std::sync::Arc<D> {
     }
     fn close(&self) -> Result<()> {
         (**self).close()
-    }
-    fn maintain(&self) -> Result<bool> {
-        (**self).maintain()
     }
     fn begin_deferred_sync(&self) {
         (**self).begin_deferred_sync()

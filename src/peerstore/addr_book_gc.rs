@@ -111,8 +111,6 @@ impl Peerstore {
         } else {
             self.purge_lookahead()?
         };
-        // The engine's own housekeeping (LevelDB: drop overwritten versions) rides along.
-        self.inner.ds.maintain()?;
         Ok(report)
     }
 
