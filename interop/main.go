@@ -6,6 +6,7 @@
 //	interop open DIR             open with goleveldb, no recovery; fail loudly if corrupt
 //	interop leveldb-list DIR [--strict]  every entry, hex, as goleveldb reads it (StrictAll)
 //	interop leveldb-write DIR SEED OPS    a seeded random goleveldb workload; prints the model
+//	interop leveldb-bench DIR N          goleveldb in db_bench's shapes (benches/compare_engine.sh)
 //	interop compare A B          compare two canonical dumps, print the first difference
 //	interop apply DIR OPS [--gc-lookahead DURATION]  replay an op script through go-libp2p
 //	interop gen SEED N           a seeded random op script of N ops (differential replay)
@@ -45,6 +46,11 @@ func main() {
 			if _, err = fmt.Sscan(args[2], &ops); err == nil {
 				err = leveldbWrite(args[0], seed, ops)
 			}
+		}
+	case cmd == "leveldb-bench" && len(args) == 2:
+		var n uint64
+		if _, err = fmt.Sscan(args[1], &n); err == nil {
+			err = engineBench(args[0], n)
 		}
 	case cmd == "compare" && len(args) == 2:
 		err = compare(args[0], args[1])

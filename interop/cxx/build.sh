@@ -10,4 +10,4 @@ if [ ! -f /usr/include/leveldb/db.h ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libleveldb-dev g++ >/dev/null
 fi
-g++ -O2 -std=c++17 -Wall -Werror -o "$out" "$here/leveldb_tool.cc" -lleveldb
+g++ -O2 -std=c++17 -Wall -Werror -o "$out" "$here/leveldb_tool.cc" -lleveldb -pthread

@@ -10,8 +10,14 @@
 //       compact; the filter policy and compression follow the seed (odd: Bloom filters;
 //       divisible by 3: no compression). Prints what the database must hold, as `list` does.
 //
+//   leveldb_tool bench DIR N
+//       the engine benchmark of benches/compare_engine.sh (db_bench's shapes, the same keys,
+//       values and options as its Go and Rust halves): prints "ROW MICROS_PER_OP" lines.
+//
 // Built by interop/cxx/build.sh; run by tests/leveldb_foreign.rs and the engine tests.
+#include <chrono>
 #include <cstdint>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -175,6 +181,86 @@ int Write(const std::string& dir, uint64_t seed, uint64_t ops) {
   return 0;
 }
 
+
+// ---- the engine benchmark: 19-byte keys /k/%016llu over a key space of N, 100-byte values
+// half compressible, Bloom filters (10 bits a key), Snappy, 4 MiB write buffer ----
+
+std::string BenchKey(uint64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "/k/%016llu", static_cast<unsigned long long>(i));
+  return buf;
+}
+
+std::string BenchValue(Rng& rng) {
+  std::string half(50, '\0');
+  for (auto& c : half) c = static_cast<char>('a' + rng.Below(26));
+  return half + half;
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int Bench(const std::string& dir, uint64_t n) {
+  std::unique_ptr<const leveldb::FilterPolicy> filter(leveldb::NewBloomFilterPolicy(10));
+  leveldb::Options options;
+  options.create_if_missing = true;
+  options.error_if_exists = true;
+  options.filter_policy = filter.get();
+  leveldb::DB* raw = nullptr;
+  leveldb::Status s = leveldb::DB::Open(options, dir, &raw);
+  if (!s.ok()) return Fail("create " + dir, s);
+  std::unique_ptr<leveldb::DB> db(raw);
+  auto report = [](const char* row, double seconds, uint64_t ops) {
+    std::printf("%s %.3f\n", row, seconds * 1e6 / static_cast<double>(ops));
+    std::fflush(stdout);
+  };
+  auto fill = [&](const char* row, int threads, uint64_t per_thread, bool sync,
+                  uint64_t seed) -> bool {
+    bool ok = true;
+    double t = Now();
+    std::vector<std::thread> workers;
+    for (int w = 0; w < threads; w++) {
+      workers.emplace_back([&, w] {
+        Rng rng{seed + static_cast<uint64_t>(w) * 7919 + 1};
+        leveldb::WriteOptions write;
+        write.sync = sync;
+        for (uint64_t i = 0; i < per_thread; i++) {
+          if (!db->Put(write, BenchKey(rng.Below(n)), BenchValue(rng)).ok()) ok = false;
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    report(row, Now() - t, per_thread * static_cast<uint64_t>(threads));
+    return ok;
+  };
+  if (!fill("fillrandom", 1, n, false, 1)) return 1;
+  if (!fill("overwrite", 1, n, false, 2)) return 1;
+  {
+    Rng rng{3};
+    std::string v;
+    uint64_t found = 0;
+    double t = Now();
+    for (uint64_t i = 0; i < n; i++) {
+      if (db->Get(leveldb::ReadOptions(), BenchKey(rng.Below(n)), &v).ok()) found++;
+    }
+    report("readrandom", Now() - t, n);
+    if (found == 0) return 1;
+  }
+  {
+    uint64_t entries = 0;
+    double t = Now();
+    std::unique_ptr<leveldb::Iterator> it(db->NewIterator(leveldb::ReadOptions()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) entries++;
+    report("readseq", Now() - t, entries);
+  }
+  if (!fill("fillrandom-8-threads", 8, n / 8, false, 4)) return 1;
+  if (!fill("fillsync", 1, 2000, true, 5)) return 1;
+  if (!fill("fillsync-8-threads", 8, 1000, true, 6)) return 1;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,6 +270,9 @@ int main(int argc, char** argv) {
     return Write(args[1], std::strtoull(args[2].c_str(), nullptr, 10),
                  std::strtoull(args[3].c_str(), nullptr, 10));
   }
-  std::fprintf(stderr, "usage: leveldb_tool list DIR | write DIR SEED OPS\n");
+  if (args.size() == 3 && args[0] == "bench") {
+    return Bench(args[1], std::strtoull(args[2].c_str(), nullptr, 10));
+  }
+  std::fprintf(stderr, "usage: leveldb_tool list DIR | write DIR SEED OPS | bench DIR N\n");
   return 2;
 }
