@@ -134,8 +134,9 @@ class PeerStore(IPeerStore):
       ``"never"`` (handed to the OS only) or ``"interval"`` (handed to the OS at once, fsynced
       every ``sync_interval`` seconds, 1.0: py-libp2p's persistent store's promise).
     - ``addrs_cache``: peers whose ``addrs()`` answer is kept as Python objects (65536; 0:
-      none). An answer is kept until the soonest of its addresses expires or this store
-      writes the peer; never for a shared (PostgreSQL) store or with ``max_records``.
+      none). ``add_addrs`` leaves its result there (the caller's own ``Multiaddr`` objects);
+      an answer is kept until the soonest of its addresses expires or another write to the
+      peer's addresses; never for a shared (PostgreSQL) store or with ``max_records``.
 
     The store is always true in a boolean context (py-libp2p's ``new_swarm`` replaces a false
     peerstore with an in-memory one), is safe to use from several threads, and closes on
@@ -195,6 +196,9 @@ class PeerStore(IPeerStore):
         self._addrs_cache_max = addrs_cache if self._n.addrs_cacheable else 0
         self._cache_lock = threading.Lock()
         self._epoch = 0
+        # Writes to a peer's addresses hold its stripe from the Rust call until the cache is
+        # updated, so two writes to one peer update the cache in the order they were made.
+        self._stripes = [threading.Lock() for _ in range(64)]
         self.peer_data_map = PeerDataView(self)
 
     # ---- the object itself ----
@@ -223,12 +227,25 @@ class PeerStore(IPeerStore):
         """The store, as messages name it (never with a password)."""
         return self._n.location
 
-    def _wrote(self, peer: bytes) -> None:
-        # After the write: drop what a reader may have cached, and make readers that started
-        # before it not cache their (older) answer.
+    def _stripe(self, peer: bytes) -> threading.Lock:
+        return self._stripes[hash(peer) & 63]
+
+    def _wrote(self, peer: bytes, answer: tuple | None = None, given=()) -> None:
+        # After the write (its stripe held): readers that started before it must not cache
+        # their (older) answer; the peer's entry is dropped, or replaced by the answer the
+        # write returned, built from the caller's own Multiaddr objects where it can.
         with self._cache_lock:
             self._epoch += 1
-            self._addrs_cache.pop(peer, None)
+            old = self._addrs_cache.pop(peer, None)
+            if answer is None or answer[1] is None:
+                return
+            raw, soonest = answer
+            reuse = {a.to_bytes(): a for a in (old[0] if old else ())}
+            reuse.update(given)
+            addrs = tuple(reuse.get(b) or Multiaddr(b) for b in raw)
+            if len(self._addrs_cache) >= self._addrs_cache_max:
+                self._addrs_cache.pop(next(iter(self._addrs_cache)))
+            self._addrs_cache[peer] = (addrs, float(soonest))
 
     # ---- address book ----
 
@@ -242,8 +259,12 @@ class PeerStore(IPeerStore):
         from now (0: permanent), as py-libp2p's per-peer TTL. Stored per address, as Go does."""
         peer = _peer(peer_id)
         raw = [_addr(a) for a in addrs]
-        self._n.add_addrs(peer, raw, ttl)
-        self._wrote(peer)
+        with self._stripe(peer):
+            answer = None
+            try:
+                answer = self._n.add_addrs(peer, raw, ttl, self._addrs_cache_max > 0)
+            finally:
+                self._wrote(peer, answer, zip(raw, addrs))
 
     def addrs(self, peer_id: ID) -> list[Multiaddr]:
         """The peer's unexpired addresses; raises ``PeerNotFoundError`` (a py-libp2p
@@ -277,8 +298,11 @@ class PeerStore(IPeerStore):
     def clear_addrs(self, peer_id: ID) -> None:
         """Deletes the peer's addresses (and with them its signed record)."""
         peer = _peer(peer_id)
-        self._n.clear_addrs(peer)
-        self._wrote(peer)
+        with self._stripe(peer):
+            try:
+                self._n.clear_addrs(peer)
+            finally:
+                self._wrote(peer)
 
     def peers_with_addrs(self) -> list[ID]:
         """Peers with at least one unexpired address."""
@@ -312,8 +336,11 @@ class PeerStore(IPeerStore):
         if not _peer_record_signer_matches(envelope):
             return False
         peer = envelope.record().peer_id.to_bytes()
-        accepted = self._n.consume_peer_record(envelope.marshal_envelope(), ttl)
-        self._wrote(peer)
+        with self._stripe(peer):
+            try:
+                accepted = self._n.consume_peer_record(envelope.marshal_envelope(), ttl)
+            finally:
+                self._wrote(peer)
         return accepted
 
     def consume_peer_records(self, envelopes: list[Envelope], ttl: float) -> list[bool]:
@@ -329,9 +356,12 @@ class PeerStore(IPeerStore):
         """Drops the peer's signed record if it has no unexpired address left (in Go's layout
         the record lives in the address record, so it goes with the last address)."""
         peer = _peer(peer_id)
-        if self._n.has_peer(peer) and not self._n.addr_entries(peer):
-            self._n.clear_addrs(peer)
-            self._wrote(peer)
+        with self._stripe(peer):
+            if self._n.has_peer(peer) and not self._n.addr_entries(peer):
+                try:
+                    self._n.clear_addrs(peer)
+                finally:
+                    self._wrote(peer)
 
     def get_local_record(self) -> Envelope | None:
         """This host's own signed record, as set by ``set_local_record`` (kept in memory: the
@@ -367,8 +397,11 @@ class PeerStore(IPeerStore):
     def clear_peerdata(self, peer_id: ID) -> None:
         """Deletes everything about the peer; ``PeerNotFoundError`` if it is not known."""
         peer = _peer(peer_id)
-        existed = self._n.clear_peerdata(peer)
-        self._wrote(peer)
+        with self._stripe(peer):
+            try:
+                existed = self._n.clear_peerdata(peer)
+            finally:
+                self._wrote(peer)
         if not existed:
             raise _not_found(peer_id)
 

@@ -85,6 +85,23 @@ impl NativeStore {
         Ok(self.ps.addr_entries(RawPeerId::from_bytes(peer))?)
     }
 
+    /// What `addrs` answers: the unexpired, parseable addresses (soonest-expiring first) and
+    /// the soonest expiry in unix seconds; `None` for a peer not known.
+    #[allow(clippy::type_complexity)]
+    fn answer(&self, peer: &[u8]) -> Res<Option<(Vec<Vec<u8>>, Option<i64>)>> {
+        let entries = self.unexpired(peer)?;
+        if entries.is_empty() && !self.knows(peer)? {
+            return Ok(None);
+        }
+        let soonest = entries.iter().map(|e| e.expiry).min();
+        let addrs = entries
+            .into_iter()
+            .filter(|e| e.multiaddr().is_some())
+            .map(|e| e.addr)
+            .collect();
+        Ok(Some((addrs, soonest)))
+    }
+
     fn has_record(&self, peer: &[u8]) -> Res<bool> {
         Ok(self.ps.datastore().has(&peer_key::addrs_key(peer))?)
     }
@@ -266,22 +283,26 @@ impl NativeStore {
 
     // ---- address book ----
 
-    /// py-libp2p's `add_addrs`.
-    fn add_addrs(
+    /// py-libp2p's `add_addrs`; with `answer`, also what `addrs` answers right after it
+    /// (read under the same lock, so no other write to the peer comes between).
+    #[allow(clippy::type_complexity)]
+    fn add_addrs<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         peer: &[u8],
         addrs: Vec<Vec<u8>>,
         ttl: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+        answer: bool,
+    ) -> PyResult<Option<(Vec<Bound<'py, PyBytes>>, Option<i64>)>> {
         let ttl = ttl::from_seconds(ttl).map_err(|m| crate::errors::invalid(py, m))?;
-        self.run(py, || {
+        let got = self.run(py, || {
             let addrs = multiaddrs(&addrs)?;
             let _g = self.lock(peer);
             self.add_addrs_locked(peer, &addrs, ttl)?;
             self.wrote();
-            Ok(())
-        })
+            if answer { self.answer(peer) } else { Ok(None) }
+        })?;
+        Ok(got.map(|(a, s)| (list_bytes(py, a), s)))
     }
 
     /// The peer's unexpired addresses (soonest-expiring first) and the soonest expiry in unix
@@ -292,19 +313,7 @@ impl NativeStore {
         py: Python<'py>,
         peer: &[u8],
     ) -> PyResult<Option<(Vec<Bound<'py, PyBytes>>, Option<i64>)>> {
-        let got = self.run(py, || {
-            let entries = self.unexpired(peer)?;
-            if entries.is_empty() && !self.knows(peer)? {
-                return Ok(None);
-            }
-            let soonest = entries.iter().map(|e| e.expiry).min();
-            let addrs = entries
-                .into_iter()
-                .filter(|e| e.multiaddr().is_some())
-                .map(|e| e.addr)
-                .collect();
-            Ok(Some((addrs, soonest)))
-        })?;
+        let got = self.run(py, || self.answer(peer))?;
         Ok(got.map(|(a, s)| (list_bytes(py, a), s)))
     }
 
