@@ -7,6 +7,7 @@ GIL released. How each py-libp2p call maps onto Go's layout is in ``docs/python.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 import os
 import threading
@@ -133,7 +134,7 @@ class PeerStore(IPeerStore):
     - ``sync``: ``"always"`` (every write fsynced before it returns, go-ds-leveldb's default),
       ``"never"`` (handed to the OS only) or ``"interval"`` (handed to the OS at once, fsynced
       every ``sync_interval`` seconds, 1.0: py-libp2p's persistent store's promise).
-    - ``addrs_cache``: peers whose ``addrs()`` answer is kept as Python objects (65536; 0:
+    - ``addrs_cache``: peers whose ``addrs()`` answer is kept as Python objects (131072; 0:
       none). ``add_addrs`` leaves its result there (the caller's own ``Multiaddr`` objects);
       an answer is kept until the soonest of its addresses expires or another write to the
       peer's addresses; never for a shared (PostgreSQL) store or with ``max_records``.
@@ -158,7 +159,7 @@ class PeerStore(IPeerStore):
         gc_index_max_records: int | None = None,
         sync: str = "always",
         sync_interval: float = 1.0,
-        addrs_cache: int = 65536,
+        addrs_cache: int = 131072,
     ) -> None:
         name = os.fspath(path_or_url)
         if not isinstance(name, str):
@@ -192,7 +193,11 @@ class PeerStore(IPeerStore):
         )
         self._local_record: Envelope | None = None
         # Peer bytes -> (addresses, unix second before which they are all unexpired).
-        self._addrs_cache: dict[bytes, tuple[tuple[Multiaddr, ...], float]] = {}
+        # Oldest first; an OrderedDict pops its oldest entry in constant time (a dict's first
+        # key is found by skipping every deleted slot before it).
+        self._addrs_cache: OrderedDict[bytes, tuple[tuple[Multiaddr, ...], float]] = (
+            OrderedDict()
+        )
         self._addrs_cache_max = addrs_cache if self._n.addrs_cacheable else 0
         self._cache_lock = threading.Lock()
         self._epoch = 0
@@ -244,7 +249,7 @@ class PeerStore(IPeerStore):
             reuse.update(given)
             addrs = tuple(reuse.get(b) or Multiaddr(b) for b in raw)
             if len(self._addrs_cache) >= self._addrs_cache_max:
-                self._addrs_cache.pop(next(iter(self._addrs_cache)))
+                self._addrs_cache.popitem(last=False)
             self._addrs_cache[peer] = (addrs, float(soonest))
 
     # ---- address book ----
@@ -283,7 +288,7 @@ class PeerStore(IPeerStore):
             with self._cache_lock:
                 if self._epoch == epoch:
                     if len(self._addrs_cache) >= self._addrs_cache_max:
-                        self._addrs_cache.pop(next(iter(self._addrs_cache)))
+                        self._addrs_cache.popitem(last=False)
                     self._addrs_cache[peer] = (addrs, float(soonest))
         return list(addrs)
 
