@@ -552,3 +552,31 @@ fn a_batch_that_fails_after_loading_a_record_leaves_it_readable_and_whole() {
     want.extend(addrs_from(5, 1));
     common::assert_addrs(&want, f.ps.addrs(good).unwrap());
 }
+
+/// `renew_and_add_addrs` (py-libp2p's one TTL a peer): the unexpired addresses and the new
+/// ones all end with the new TTL from now, an expired one is not brought back, and what it
+/// returns is what `addr_entries` reads.
+#[test]
+fn renew_and_add_gives_every_live_address_the_new_ttl() {
+    for f in [common::memory(1024, |o| o), common::leveldb(0, |o| o)] {
+        let id = peer();
+        let a = addrs_from(0, 3);
+        f.ps.add_addr(id, &a[0], Duration::from_secs(3600)).unwrap();
+        f.ps.add_addr(id, &a[1], Duration::from_secs(1)).unwrap();
+        f.advance(Duration::from_secs(2));
+        let got =
+            f.ps.renew_and_add_addrs(id, &a[2..], Duration::from_secs(60))
+                .unwrap();
+        assert_eq!(got, f.ps.addr_entries(id).unwrap());
+        let now = common::START + 2;
+        let mut seen: Vec<(Vec<u8>, i64, Ttl)> =
+            got.into_iter().map(|e| (e.addr, e.expiry, e.ttl)).collect();
+        seen.sort();
+        let mut want: Vec<(Vec<u8>, i64, Ttl)> = [&a[0], &a[2]]
+            .into_iter()
+            .map(|m| (m.to_vec(), now + 60, Ttl::from(Duration::from_secs(60))))
+            .collect();
+        want.sort();
+        assert_eq!(seen, want);
+    }
+}

@@ -90,6 +90,16 @@ impl NativeStore {
     #[allow(clippy::type_complexity)]
     fn answer(&self, peer: &[u8]) -> Res<Option<(Vec<Vec<u8>>, Option<i64>)>> {
         let entries = self.unexpired(peer)?;
+        self.answer_from(peer, entries)
+    }
+
+    /// `answer` from entries just read.
+    #[allow(clippy::type_complexity)]
+    fn answer_from(
+        &self,
+        peer: &[u8],
+        entries: Vec<pstoreds::peerstore::AddrEntryInfo>,
+    ) -> Res<Option<(Vec<Vec<u8>>, Option<i64>)>> {
         if entries.is_empty() && !self.knows(peer)? {
             return Ok(None);
         }
@@ -159,23 +169,19 @@ impl NativeStore {
         Ok(out)
     }
 
-    /// py-libp2p's `add_addrs`: the peer's addresses, old and new, all with `ttl` from now.
-    fn add_addrs_locked(&self, peer: &[u8], addrs: &[Multiaddr], ttl: Ttl) -> Res<()> {
-        let mut all: Vec<Multiaddr> = self
-            .unexpired(peer)?
-            .iter()
-            .filter_map(|e| e.multiaddr())
-            .collect();
-        for a in addrs {
-            if !all.contains(a) {
-                all.push(a.clone());
-            }
-        }
-        if !all.is_empty() {
-            self.ps.set_addrs(RawPeerId::from_bytes(peer), &all, ttl)?;
-        }
+    /// py-libp2p's `add_addrs`: the peer's addresses, old and new, all with `ttl` from now
+    /// (one read-modify-write of the record). Returns the unexpired entries after it.
+    fn add_addrs_locked(
+        &self,
+        peer: &[u8],
+        addrs: &[Multiaddr],
+        ttl: Ttl,
+    ) -> Res<Vec<pstoreds::peerstore::AddrEntryInfo>> {
+        let entries = self
+            .ps
+            .renew_and_add_addrs(RawPeerId::from_bytes(peer), addrs, ttl)?;
         self.known.note_ttl(peer, ttl != Ttl::PERMANENT);
-        Ok(())
+        Ok(entries)
     }
 
     fn remove_keys(&self, peer: &[u8]) -> Res<()> {
@@ -298,9 +304,13 @@ impl NativeStore {
         let got = self.run(py, || {
             let addrs = multiaddrs(&addrs)?;
             let _g = self.lock(peer);
-            self.add_addrs_locked(peer, &addrs, ttl)?;
+            let entries = self.add_addrs_locked(peer, &addrs, ttl)?;
             self.wrote();
-            if answer { self.answer(peer) } else { Ok(None) }
+            if answer {
+                self.answer_from(peer, entries)
+            } else {
+                Ok(None)
+            }
         })?;
         Ok(got.map(|(a, s)| (list_bytes(py, a), s)))
     }

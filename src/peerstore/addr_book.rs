@@ -175,6 +175,62 @@ impl Peerstore {
         self.write_addrs(&peer, addrs, ttl, TtlMode::Override)
     }
 
+    /// py-libp2p's `add_addrs` (one TTL a peer) in Go's per-address form, in one
+    /// read-modify-write: the peer's unexpired addresses and `addrs` all end with `ttl` from
+    /// now. Returns the peer's unexpired addresses after the write. A `ttl` of zero or less
+    /// removes `addrs`, as [`Peerstore::set_addrs`] does.
+    pub fn renew_and_add_addrs(
+        &self,
+        peer: impl Into<RawPeerId>,
+        addrs: &[Multiaddr],
+        ttl: impl Into<Ttl>,
+    ) -> Result<Vec<AddrEntryInfo>> {
+        let (peer, ttl) = (peer.into(), ttl.into());
+        self.check_open()?;
+        if ttl.0 <= 0 {
+            self.write_addrs(&peer, addrs, ttl, TtlMode::Override)?;
+            return self.addr_entries(peer);
+        }
+        let addrs = clean_addrs(addrs, peer.as_bytes());
+        let entries = {
+            let _lock = self.lock_peer(peer.as_bytes());
+            self.retry_conflicts(|| {
+                let (mut rec, created) = self.load_or_new(peer.as_bytes())?;
+                clean(&mut rec, self.inner.clock.now_unix(), false);
+                let mut all: Vec<Vec<u8>> = rec.addrs.iter().map(|e| e.addr.clone()).collect();
+                for a in &addrs {
+                    if !all.contains(a) {
+                        all.push(a.clone());
+                    }
+                }
+                if all.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.apply_addrs(
+                    peer.as_bytes(),
+                    &mut rec,
+                    created,
+                    &all,
+                    ttl,
+                    TtlMode::Override,
+                );
+                let entries = rec
+                    .addrs
+                    .iter()
+                    .map(|e| AddrEntryInfo {
+                        addr: e.addr.clone(),
+                        expiry: e.expiry,
+                        ttl: Ttl(e.ttl),
+                    })
+                    .collect();
+                self.store_record(peer.as_bytes(), rec)?;
+                Ok(entries)
+            })?
+        };
+        self.enforce_record_cap()?;
+        Ok(entries)
+    }
+
     /// Sets one address; see [`Peerstore::set_addrs`].
     pub fn set_addr(
         &self,
