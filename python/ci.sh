@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python package's tests, from nothing but the repository and the package registries:
-#   1. a virtual environment (target/python-venv) with maturin, libp2p==0.8.1 and pytest;
+#   1. a virtual environment (target/python-venv) with maturin, libp2p==0.8.1, pytest and
+#      plyvel (py-libp2p's LevelDB backend, for test_migrate_pylibp2p.py);
 #   2. the package built into it from python/ (maturin develop, the crate's debug profile);
 #   3. the tools the interop tests run: the pstore binary and the Go harness (interop/);
 #   4. our pytest suite (python/tests) over LevelDB and SQLite;
@@ -20,7 +21,7 @@ fi
 # shellcheck source=/dev/null
 source "$venv/bin/activate"
 pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'libp2p==0.8.1' \
-  'pytest>=8' 'pytest-trio>=0.8'
+  'pytest>=8' 'pytest-trio>=0.8' 'plyvel>=1.5'
 
 echo "== building the package (maturin develop)"
 (cd python && maturin develop -q >/dev/null)

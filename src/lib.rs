@@ -28,6 +28,8 @@
 //! - [`dump`] and [`ops`]: the canonical dump and op scripts shared with the Go harness;
 //! - [`verify`]: go-libp2p's invariants, checked key by key;
 //! - [`location`]: stores named as the CLI names them (`./dir`, `sqlite:PATH`, `postgres://...`);
+//! - [`pylibp2p`]: py-libp2p 0.8.1's own persistent peerstore (SQLite, LevelDB) read into Go's
+//!   layout (`pstore migrate --from py-libp2p-sqlite|py-libp2p-leveldb`);
 //! - `libp2p_store` (feature `libp2p`): the store as a rust-libp2p `libp2p_peer_store::Store`.
 //!
 //! Features: `sqlite` (the SQLite backend) and `cli` (the `pstore` tool) are on by default;
@@ -41,6 +43,7 @@ pub mod libp2p_store;
 pub mod location;
 pub mod ops;
 pub mod peerstore;
+pub mod pylibp2p;
 pub mod verify;
 
 /// The crates whose types this API takes and returns.

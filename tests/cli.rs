@@ -1054,3 +1054,82 @@ fn a_snapshot_of_a_sqlite_file_in_use_includes_its_write_ahead_log() {
         .unwrap();
     node.close().unwrap();
 }
+
+/// `migrate --from py-libp2p-sqlite`: py-libp2p 0.8.1's SQLite layout (a sample made by hand;
+/// python/tests/test_migrate_pylibp2p.py has py-libp2p write it) into a new LevelDB database:
+/// each record skipped or not converted printed with its key, a summary; exit 1 and nothing
+/// created when nothing converts, and the source is never written.
+#[cfg(feature = "sqlite")]
+#[test]
+fn migrate_from_py_libp2p_sqlite_converts_and_names_what_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("py.db");
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute_batch("CREATE TABLE datastore (key BLOB PRIMARY KEY, value BLOB NOT NULL)")
+        .unwrap();
+    let peer = libp2p_identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id();
+    let key = |prefix: &str| [prefix.as_bytes(), &peer.to_bytes()].concat();
+    // PeerAddresses {/ip4/1.2.3.4/tcp/4001}; PeerLatency {25 ms}; a damaged PeerMetadata.
+    let rows: [(Vec<u8>, &[u8]); 3] = [
+        (key("addr:"), b"\x0a\x08\x04\x01\x02\x03\x04\x06\x0f\xa1"),
+        (key("latency:"), b"\x08\xc0\xf0\xf5\x0b"),
+        (key("metadata:"), b"\xff\xff"),
+    ];
+    for (k, v) in &rows {
+        conn.execute("INSERT INTO datastore VALUES (?1, ?2)", (k, v))
+            .unwrap();
+    }
+    drop(conn);
+    let before = std::fs::read(&src).unwrap();
+    let dst = dir.path().join("go");
+    let (s, d) = (src.to_str().unwrap(), dst.to_str().unwrap());
+    let out = pstore(&["migrate", "--from", "py-libp2p-sqlite", s, d]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!(
+        "skipped: latency:{peer}: the latency EWMA (25ms): go-libp2p keeps latencies in memory"
+    )));
+    assert!(text.contains(&format!(
+        "problem: metadata:{peer}: not a PeerMetadata protobuf"
+    )));
+    assert!(
+        text.contains("migrated 1 of 3 py-libp2p records into"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(&src).unwrap(),
+        before,
+        "the source is only read"
+    );
+    let dump = pstore(&["dump", d]);
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains(&format!("\"peer\":\"{peer}\"")), "{dump}");
+    assert!(
+        dump.contains("\"addr\":\"/ip4/1.2.3.4/tcp/4001\""),
+        "{dump}"
+    );
+    assert!(dump.contains("\"ttl\":9223372036854775807"), "{dump}");
+
+    // Only the damaged record: nothing to convert, exit 1, no destination.
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute("DELETE FROM datastore WHERE key != ?1", [key("metadata:")])
+        .unwrap();
+    drop(conn);
+    let dst = dir.path().join("go2");
+    let out = pstore(&[
+        "migrate",
+        "--from",
+        "py-libp2p-sqlite",
+        s,
+        dst.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing converted"));
+    assert!(!dst.exists());
+}

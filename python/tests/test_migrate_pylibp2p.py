@@ -292,3 +292,18 @@ def test_nothing_readable_exits_1_and_creates_nothing(tmp_path, pstore_bin, py_b
     # A path that is not py-libp2p's store is an error (exit 2) naming it.
     p = migrate(pstore_bin, py_backend, str(tmp_path / "missing"), str(dst))
     assert p.returncode == 2 and "missing" in p.stderr, p.stderr
+
+
+def test_go_libp2p_reads_the_migrated_store_as_pstore_dump_shows_it(
+    tmp_path, pstore_bin, interop_bin, py_backend
+):
+    src = py_store(tmp_path, py_backend)
+    w = write_store(py_backend, src)
+    dst = str(tmp_path / "go")
+    p = migrate(pstore_bin, py_backend, src, dst)
+    assert p.returncode == 0, p.stdout + p.stderr
+    run(interop_bin, "open", dst)  # goleveldb, StrictAll
+    theirs = [json.loads(line) for line in run(interop_bin, "dump", dst).splitlines()]
+    ours = [json.loads(line) for line in run(pstore_bin, "dump", dst).splitlines()]
+    assert theirs == ours
+    assert {line["peer"] for line in theirs if "peer" in line} == {w["a"], w["b"], w["c"]}

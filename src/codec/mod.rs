@@ -16,7 +16,7 @@ pub mod gob;
 pub mod hex;
 pub mod peer_key;
 pub mod record;
-mod wire;
+pub(crate) mod wire;
 
 /// A value or key that does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

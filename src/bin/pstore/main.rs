@@ -1,6 +1,7 @@
 //! `pstore`: look inside, check, repair and move go-libp2p (pstoreds) peerstore databases.
 
 mod open;
+mod pylibp2p;
 mod view;
 
 use std::io::{BufWriter, Write};
@@ -120,7 +121,10 @@ enum Command {
         json: bool,
     },
     /// Copy every key into a new database (LevelDB, SQLite or PostgreSQL, in any direction),
-    /// then read the copy back and compare.
+    /// then read the copy back and compare. With `--from py-libp2p-sqlite` or `--from
+    /// py-libp2p-leveldb`, DB is py-libp2p 0.8.1's own persistent peerstore: every record it
+    /// holds is converted into go-libp2p's layout, and every one that cannot be is printed
+    /// with its key and the reason; exit 1 if nothing could be converted.
     Migrate {
         #[command(flatten)]
         source: Source,
@@ -134,6 +138,16 @@ enum Command {
         /// The destination's table, when it differs from `--table`.
         #[arg(long)]
         to_table: Option<String>,
+        /// What DB is: a pstoreds database (default), or py-libp2p 0.8.1's persistent
+        /// peerstore, its SQLite file (`py-libp2p-sqlite`) or its LevelDB directory
+        /// (`py-libp2p-leveldb`).
+        #[arg(long, value_enum, default_value = "pstoreds")]
+        from: MigrateFrom,
+        /// py-libp2p sources: the TTL of the converted addresses, a duration such as `1h`
+        /// (default: permanent; py-libp2p keeps no TTL on disk and never expires what it
+        /// reloads).
+        #[arg(long, value_parser = parse_duration)]
+        addr_ttl: Option<Duration>,
     },
     /// Apply an op script (JSON Lines, docs/dump-and-ops.md) through the peerstore API, on a mock
     /// clock starting at unix 1750000000 s; prints one line per op that failed, and exits 1 if
@@ -169,6 +183,20 @@ enum Command {
         /// The LevelDB directory.
         db: String,
     },
+}
+
+/// What `pstore migrate` reads.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MigrateFrom {
+    /// A pstoreds database (go-libp2p's layout).
+    Pstoreds,
+    /// py-libp2p 0.8.1's persistent peerstore, SQLite backend.
+    #[cfg(feature = "sqlite")]
+    #[value(name = "py-libp2p-sqlite")]
+    PyLibp2pSqlite,
+    /// py-libp2p 0.8.1's persistent peerstore, LevelDB backend.
+    #[value(name = "py-libp2p-leveldb")]
+    PyLibp2pLeveldb,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -246,14 +274,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dst,
             to,
             to_table,
+            from,
+            addr_ttl,
         } => {
-            let db = open(&source)?;
             let mut dst = destination(&dst, to);
             if let (Some(t), Location::Sqlite(_, table) | Location::Postgres(_, table)) =
                 (to_table, &mut dst)
             {
                 *table = t;
             }
+            if from != MigrateFrom::Pstoreds {
+                return pylibp2p::migrate_command(&source, from, &dst, addr_ttl);
+            }
+            if addr_ttl.is_some() {
+                return Err("--addr-ttl is for py-libp2p sources (--from py-libp2p-...)".into());
+            }
+            let db = open(&source)?;
             let n = migrate(&*db.ds, &dst)?;
             eprintln!("copied and verified {n} entries into {dst}");
         }

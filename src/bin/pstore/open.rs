@@ -145,7 +145,7 @@ fn open_leveldb(path: &Path, create: bool) -> Result<Box<dyn Datastore>> {
 /// A consistent copy of a SQLite file, including what is still in its write-ahead log
 /// (copying the file alone would miss it), made by SQLite while other processes may write.
 #[cfg(feature = "sqlite")]
-fn sqlite_snapshot(from: &Path, to: &Path) -> Result<()> {
+pub fn sqlite_snapshot(from: &Path, to: &Path) -> Result<()> {
     if !from.is_file() {
         return Err(format!("no database at {}", from.display()).into());
     }
@@ -160,7 +160,7 @@ fn sqlite_snapshot(from: &Path, to: &Path) -> Result<()> {
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn sqlite_snapshot(from: &Path, _to: &Path) -> Result<()> {
+pub fn sqlite_snapshot(from: &Path, _to: &Path) -> Result<()> {
     Err(format!(
         "{} is a SQLite database, and this pstore was built without the `sqlite` feature",
         from.display()
