@@ -227,3 +227,58 @@ fn what_cxx_leveldb_writes_opens_in_ours_and_back() {
 fn what_goleveldb_writes_opens_in_ours_and_back() {
     theirs_then_ours(Judges::go_write, "goleveldb");
 }
+
+/// The directory lock holds against C++ LevelDB both ways (it locks with `fcntl`, goleveldb
+/// and we with `flock`, and neither kind sees the other): a database we hold is refused by
+/// C++ LevelDB, and one a C++ LevelDB process holds is refused by us, as locked.
+#[test]
+fn cxx_leveldb_and_we_never_hold_one_directory_at_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let Some(cxx) = judges().cxx.clone() else {
+        println!("C++ LevelDB is skipped on this machine");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = Db::open(&path, options(1)).unwrap();
+    // A second open in this process is refused, and refusing it does not drop the process's
+    // fcntl lock (closing any descriptor on LOCK would).
+    let again = Db::open(&path, options(1));
+    assert!(matches!(
+        again,
+        Err(pstoreds::datastore::Error::Locked { .. })
+    ));
+    let theirs = Command::new(&cxx).arg("list").arg(&path).output().unwrap();
+    assert!(
+        !theirs.status.success(),
+        "C++ LevelDB opened a database we hold"
+    );
+    let said = String::from_utf8_lossy(&theirs.stderr);
+    assert!(said.contains("lock"), "{said}");
+    db.close().unwrap();
+    drop(db);
+
+    let mut held = Command::new(&cxx)
+        .arg("hold")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(held.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "held");
+    let ours = Db::open(&path, options(1));
+    drop(held.stdin.take());
+    held.wait().unwrap();
+    assert!(
+        matches!(ours, Err(pstoreds::datastore::Error::Locked { .. })),
+        "we opened a database C++ LevelDB holds: {:?}",
+        ours.as_ref().err()
+    );
+    // Released, it opens.
+    Db::open(&path, options(1)).unwrap().close().unwrap();
+}

@@ -10,6 +10,8 @@
 //       compact; the filter policy and compression follow the seed (odd: Bloom filters;
 //       divisible by 3: no compression). Prints what the database must hold, as `list` does.
 //
+//   leveldb_tool hold DIR
+//       open DIR (creating it if missing), print "held", keep it open until stdin closes.
 //   leveldb_tool bench DIR N
 //       the engine benchmark of benches/compare_engine.sh (db_bench's shapes, the same keys,
 //       values and options as its Go and Rust halves): prints "ROW MICROS_PER_OP" lines.
@@ -261,6 +263,20 @@ int Bench(const std::string& dir, uint64_t n) {
   return 0;
 }
 
+int Hold(const std::string& dir) {
+  leveldb::Options options;
+  options.create_if_missing = true;
+  leveldb::DB* raw = nullptr;
+  leveldb::Status s = leveldb::DB::Open(options, dir, &raw);
+  if (!s.ok()) return Fail("open " + dir, s);
+  std::unique_ptr<leveldb::DB> db(raw);
+  std::printf("held\n");
+  std::fflush(stdout);
+  while (std::getchar() != EOF) {
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -270,9 +286,10 @@ int main(int argc, char** argv) {
     return Write(args[1], std::strtoull(args[2].c_str(), nullptr, 10),
                  std::strtoull(args[3].c_str(), nullptr, 10));
   }
+  if (args.size() == 2 && args[0] == "hold") return Hold(args[1]);
   if (args.size() == 3 && args[0] == "bench") {
     return Bench(args[1], std::strtoull(args[2].c_str(), nullptr, 10));
   }
-  std::fprintf(stderr, "usage: leveldb_tool list DIR | write DIR SEED OPS | bench DIR N\n");
+  std::fprintf(stderr, "usage: leveldb_tool list DIR | write DIR SEED OPS | hold DIR | bench DIR N\n");
   return 2;
 }

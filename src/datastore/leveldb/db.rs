@@ -15,7 +15,7 @@
 //! it. C++ LevelDB writes the current sequence into every edit, which can leave that shape.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::{self, DirBuilder, File};
+use std::fs::{self, DirBuilder};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -232,7 +232,7 @@ pub struct Db {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The `LOCK` file, held (flock) while open.
-    dir_lock: Mutex<Option<File>>,
+    dir_lock: Mutex<Option<crate::datastore::leveldb::env::DirLock>>,
     path: PathBuf,
 }
 

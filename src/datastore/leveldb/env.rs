@@ -126,6 +126,25 @@ fn describe(op: &IoOp<'_>) -> String {
     }
 }
 
+/// The directories whose `LOCK` this process holds.
+fn held_dirs() -> &'static Mutex<std::collections::HashSet<PathBuf>> {
+    static HELD: std::sync::OnceLock<Mutex<std::collections::HashSet<PathBuf>>> =
+        std::sync::OnceLock::new();
+    HELD.get_or_init(Default::default)
+}
+
+/// A database directory's `LOCK`, held (`flock` and `fcntl`) until dropped.
+pub struct DirLock {
+    _file: File,
+    held: PathBuf,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        lock(held_dirs()).remove(&self.held);
+    }
+}
+
 /// How long opening waits for a busy `LOCK` before it reports the database locked.
 pub const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -308,15 +327,16 @@ impl Env {
         File::open(path)
     }
 
-    /// Takes the database's `LOCK` (an exclusive `flock`, as goleveldb takes it), held until
-    /// the returned file is dropped.
+    /// Takes the database's `LOCK` (an exclusive `flock`, as goleveldb takes it, and an
+    /// exclusive `fcntl` lock, as C++ LevelDB takes it), held until the returned file is
+    /// dropped.
     ///
     /// A lock that is busy is retried for up to [`LOCK_PATIENCE`] before the open fails with
     /// [`DbError::Locked`]: a `flock` belongs to the open file, and a child process that any
     /// thread of ours starts holds a copy of every descriptor from its fork until its exec
     /// (where close-on-exec drops them), so a database closed and reopened in a process that
     /// also starts programs may find its own released lock still held for that instant.
-    pub fn lock_dir(&self) -> DbResult<File> {
+    pub fn lock_dir(&self) -> DbResult<DirLock> {
         let start = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(1);
         loop {
@@ -330,8 +350,17 @@ impl Env {
         }
     }
 
-    fn try_lock_dir(&self) -> DbResult<File> {
+    fn try_lock_dir(&self) -> DbResult<DirLock> {
         let path = self.dir.join("LOCK");
+        // A directory this process holds is refused before LOCK is opened again: closing that
+        // second descriptor would drop the process's fcntl lock (C++ LevelDB keeps the same
+        // table of the files it has locked).
+        let held = fs::canonicalize(&self.dir)
+            .map_err(|e| DbError::Io(format!("resolving {}: {e}", self.dir.display())))?;
+        let mut locked = lock(held_dirs());
+        if locked.contains(&held) {
+            return Err(DbError::Locked);
+        }
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -339,9 +368,27 @@ impl Env {
             .open(&path)
             .map_err(|e| DbError::Io(format!("opening {}: {e}", path.display())))?;
         match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(fs::TryLockError::WouldBlock) => Err(DbError::Locked),
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(DbError::Locked),
             Err(fs::TryLockError::Error(e)) => {
+                return Err(DbError::Io(format!("locking {}: {e}", path.display())));
+            }
+        }
+        // The POSIX record lock C++ LevelDB takes (and checks) as well: a C++ LevelDB process
+        // (plyvel, leveldb's own tools) does not see a flock, nor we its fcntl lock. It is
+        // the process's, dropped when any descriptor of ours on LOCK closes: nothing else
+        // here opens LOCK.
+        use rustix::fs::{FlockOperation, fcntl_lock};
+        match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                locked.insert(held.clone());
+                Ok(DirLock { _file: file, held })
+            }
+            Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {
+                Err(DbError::Locked)
+            }
+            Err(e) => {
+                let e = std::io::Error::from(e);
                 Err(DbError::Io(format!("locking {}: {e}", path.display())))
             }
         }
