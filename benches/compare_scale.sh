@@ -26,7 +26,9 @@ rs="$(cargo bench --bench scale --no-run --message-format=json 2>/dev/null \
 [ -x "$rs" ] || { echo "could not build benches/scale.rs" >&2; exit 1; }
 (cd interop && go build -o "$work/interop" .)
 results="$work/results"
+disk="$work/disk"
 : >"$results"
+: >"$disk"
 for n in $sizes; do
   echo "go-libp2p writes $n peers" >&2
   start=$(date +%s)
@@ -46,6 +48,10 @@ for n in $sizes; do
           go/churn-writes) "$work/interop" scale-churn "$work/copy" "$secs" 4 0 ;;
           rs/churn-writes) "$rs" churn "$work/copy" "$secs" 4 0 ;;
         esac | sed "s/^/$workload $n $side /" >>"$results"
+        # What the database takes on disk once the run has closed it.
+        case "$workload" in
+          churn-*) echo "$workload $n $side $(du -sk "$work/copy" | cut -f1)" >>"$disk" ;;
+        esac
       done
     done
   done
@@ -77,6 +83,23 @@ Machine: $machine. Work directory on the local disk.
 EOF
 "$rs" report "$results" "$out" "$svg"
 {
+  echo
+  echo "## Disk after churn"
+  echo
+  echo "The database directory after each churn run (closed), \`du -sk\`; the median over the"
+  echo "rounds. Ratio: go-libp2p's size / ours (1 or more: ours is no larger)."
+  echo
+  echo "| peers | workload | pstoreds | go-libp2p | ratio |"
+  echo "|---:|---|---:|---:|---:|"
+  for n in $sizes; do
+    for workload in churn-90-10 churn-writes; do
+      med() { awk -v w="$workload" -v n="$n" -v s="$1" '$1 == w && $2 == n && $3 == s { print $4 }' "$disk" |
+        sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+      r=$(med rs); g=$(med go)
+      awk -v n="$n" -v w="$workload" -v r="$r" -v g="$g" 'BEGIN {
+        printf "| %d | %s | %.1f MiB | %.1f MiB | %.2f |\n", n, w, r / 1024, g / 1024, g / r }'
+    done
+  done
   echo
   echo "Commands: \`interop scale-populate|scale-open|scale-churn\` (interop/scale.go) and"
   echo "\`cargo bench --bench scale -- open|churn\` (benches/scale.rs)."
