@@ -247,7 +247,9 @@ class PeerStore(IPeerStore):
             raw, soonest = answer
             reuse = {a.to_bytes(): a for a in (old[0] if old else ())}
             reuse.update(given)
-            addrs = tuple(reuse.get(b) or Multiaddr(b) for b in raw)
+            # Not `reuse.get(b) or ...`: a Multiaddr's truth is its length, which py-multiaddr
+            # computes by parsing its bytes.
+            addrs = tuple(m if (m := reuse.get(b)) is not None else Multiaddr(b) for b in raw)
             if len(self._addrs_cache) >= self._addrs_cache_max:
                 self._addrs_cache.popitem(last=False)
             self._addrs_cache[peer] = (addrs, float(soonest))
