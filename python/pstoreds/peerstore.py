@@ -100,9 +100,8 @@ def _py_private_key(raw: bytes) -> PrivateKey:
 
 
 def _unsupported(peer_id: ID, which: str, raw: bytes) -> UnsupportedKeyError:
-    kind = crypto_pb2.PublicKey.FromString(raw).key_type if which == "public" else (
-        crypto_pb2.PrivateKey.FromString(raw).key_type
-    )
+    message = crypto_pb2.PublicKey if which == "public" else crypto_pb2.PrivateKey
+    kind = message.FromString(raw).key_type
     name = crypto_pb2.KeyType.Name(kind) if kind in crypto_pb2.KeyType.values() else str(kind)
     return UnsupportedKeyError(
         f"peer {peer_id}: its {which} key is {name}, a type py-libp2p cannot load; "
@@ -232,6 +231,12 @@ class PeerStore(IPeerStore):
         """The store, as messages name it (never with a password)."""
         return self._n.location
 
+    def _cache_put(self, peer: bytes, addrs: tuple[Multiaddr, ...], soonest: float) -> None:
+        # With the cache lock held: the oldest answer makes room.
+        if len(self._addrs_cache) >= self._addrs_cache_max:
+            self._addrs_cache.popitem(last=False)
+        self._addrs_cache[peer] = (addrs, float(soonest))
+
     def _stripe(self, peer: bytes) -> threading.Lock:
         return self._stripes[hash(peer) & 63]
 
@@ -250,9 +255,7 @@ class PeerStore(IPeerStore):
             # Not `reuse.get(b) or ...`: a Multiaddr's truth is its length, which py-multiaddr
             # computes by parsing its bytes.
             addrs = tuple(m if (m := reuse.get(b)) is not None else Multiaddr(b) for b in raw)
-            if len(self._addrs_cache) >= self._addrs_cache_max:
-                self._addrs_cache.popitem(last=False)
-            self._addrs_cache[peer] = (addrs, float(soonest))
+            self._cache_put(peer, addrs, soonest)
 
     # ---- address book ----
 
@@ -289,9 +292,7 @@ class PeerStore(IPeerStore):
         if self._addrs_cache_max and soonest is not None:
             with self._cache_lock:
                 if self._epoch == epoch:
-                    if len(self._addrs_cache) >= self._addrs_cache_max:
-                        self._addrs_cache.popitem(last=False)
-                    self._addrs_cache[peer] = (addrs, float(soonest))
+                    self._cache_put(peer, addrs, soonest)
         return list(addrs)
 
     def addr_entries(self, peer_id: ID) -> list[AddrEntry]:

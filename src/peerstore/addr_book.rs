@@ -29,6 +29,15 @@ pub struct AddrEntryInfo {
 }
 
 impl AddrEntryInfo {
+    /// The entry as a record holds it.
+    fn of(e: &AddrEntry) -> AddrEntryInfo {
+        AddrEntryInfo {
+            addr: e.addr.clone(),
+            expiry: e.expiry,
+            ttl: Ttl(e.ttl),
+        }
+    }
+
     /// The address, if this version can parse it.
     pub fn multiaddr(&self) -> Option<Multiaddr> {
         Multiaddr::try_from(self.addr.clone()).ok()
@@ -214,15 +223,7 @@ impl Peerstore {
                     ttl,
                     TtlMode::Override,
                 );
-                let entries = rec
-                    .addrs
-                    .iter()
-                    .map(|e| AddrEntryInfo {
-                        addr: e.addr.clone(),
-                        expiry: e.expiry,
-                        ttl: Ttl(e.ttl),
-                    })
-                    .collect();
+                let entries = rec.addrs.iter().map(AddrEntryInfo::of).collect();
                 self.store_record(peer.as_bytes(), rec)?;
                 Ok(entries)
             })?
@@ -457,15 +458,7 @@ impl Peerstore {
             return Ok(Vec::new());
         };
         clean(&mut rec, self.inner.clock.now_unix(), false);
-        Ok(rec
-            .addrs
-            .into_iter()
-            .map(|e| AddrEntryInfo {
-                addr: e.addr,
-                expiry: e.expiry,
-                ttl: Ttl(e.ttl),
-            })
-            .collect())
+        Ok(rec.addrs.iter().map(AddrEntryInfo::of).collect())
     }
 
     /// Deletes the peer's address record (and with it its signed record).

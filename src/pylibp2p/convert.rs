@@ -135,6 +135,18 @@ enum Outcome {
     Refused,
 }
 
+impl Outcome {
+    /// How a record of `found` entries ends when `any` of them was written: converted, else
+    /// skipped as `empty` when it held none, else refused.
+    fn of(any: bool, found: bool, empty: &str) -> Outcome {
+        match (any, found) {
+            (true, _) => Outcome::Converted,
+            (false, false) => Outcome::Skipped(empty.into()),
+            (false, true) => Outcome::Refused,
+        }
+    }
+}
+
 struct Converter<'a> {
     dst: &'a Peerstore,
     ttl: Ttl,
@@ -268,10 +280,7 @@ impl Converter<'_> {
             }
         }
         if addrs.is_empty() {
-            return Ok(match raws.is_empty() {
-                true => Outcome::Skipped("no addresses".into()),
-                false => Outcome::Refused,
-            });
+            return Ok(Outcome::of(false, !raws.is_empty(), "no addresses"));
         }
         let dst = self.dst;
         if self.wrote(key, peer, "", dst.add_addrs(peer.clone(), &addrs, self.ttl))? {
@@ -316,11 +325,7 @@ impl Converter<'_> {
                 ),
             }
         }
-        Ok(match (any, entries.is_empty()) {
-            (true, _) => Outcome::Converted,
-            (false, true) => Outcome::Skipped("no keys".into()),
-            (false, false) => Outcome::Refused,
-        })
+        Ok(Outcome::of(any, !entries.is_empty(), "no keys"))
     }
 
     fn metadata(&mut self, key: &[u8], peer: &RawPeerId, value: &[u8]) -> Result<Outcome, Error> {
@@ -350,11 +355,7 @@ impl Converter<'_> {
                 any = true;
             }
         }
-        Ok(match (any, entries.is_empty()) {
-            (true, _) => Outcome::Converted,
-            (false, true) => Outcome::Skipped("no metadata".into()),
-            (false, false) => Outcome::Refused,
-        })
+        Ok(Outcome::of(any, !entries.is_empty(), "no metadata"))
     }
 
     fn protocols(&mut self, key: &[u8], peer: &RawPeerId, value: &[u8]) -> Result<Outcome, Error> {

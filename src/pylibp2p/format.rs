@@ -233,31 +233,27 @@ pub fn decode_map(value: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, FormatError
     Ok(out)
 }
 
-/// `PeerLatency`: the latency EWMA in nanoseconds.
-pub fn decode_latency(value: &[u8]) -> Result<i64, FormatError> {
-    const M: &str = "PeerLatency";
-    let mut ns = 0;
-    for f in fields(M, value)? {
+/// A message of one varint field, number 1 (0 when absent, as proto3 leaves it out).
+fn single_varint(m: &'static str, value: &[u8]) -> Result<u64, FormatError> {
+    let mut v = 0;
+    for f in fields(m, value)? {
         match (f.number, f.wire_type) {
-            // int64: two's complement in the varint.
-            (1, VARINT) => ns = f.varint as i64,
-            _ => return Err(unexpected(M, &f)),
+            (1, VARINT) => v = f.varint,
+            _ => return Err(unexpected(m, &f)),
         }
     }
-    Ok(ns)
+    Ok(v)
+}
+
+/// `PeerLatency`: the latency EWMA in nanoseconds.
+pub fn decode_latency(value: &[u8]) -> Result<i64, FormatError> {
+    // int64: two's complement in the varint.
+    Ok(single_varint("PeerLatency", value)? as i64)
 }
 
 /// `PeerRecordState`: the state's number (0 `UNKNOWN`, 1 `VALID`, 2 `INVALID`, 3 `EXPIRED`).
 pub fn decode_record_state(value: &[u8]) -> Result<u64, FormatError> {
-    const M: &str = "PeerRecordState";
-    let mut state = 0;
-    for f in fields(M, value)? {
-        match (f.number, f.wire_type) {
-            (1, VARINT) => state = f.varint,
-            _ => return Err(unexpected(M, &f)),
-        }
-    }
-    Ok(state)
+    single_varint("PeerRecordState", value)
 }
 
 /// The name of a `PeerRecordState` state.

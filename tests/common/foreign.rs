@@ -43,6 +43,12 @@ fn build_dir() -> PathBuf {
 fn build_cxx() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = build_dir().join("leveldb_tool");
+    // Built once for all the test binaries: again only when its source is newer.
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let sources = ["interop/cxx/leveldb_tool.cc", "interop/cxx/build.sh"].map(|f| root.join(f));
+    if modified(&bin).is_some_and(|b| sources.iter().all(|s| modified(s).is_some_and(|s| s <= b))) {
+        return Some(bin);
+    }
     let built = Command::new("bash")
         .arg(root.join("interop/cxx/build.sh"))
         .arg(&bin)

@@ -27,7 +27,7 @@ use super::batch;
 use super::check::{self, DirState};
 use super::compaction::{self, Compaction, Context};
 use super::dbformat::{self, KIND_VALUE, MAX_SEQUENCE, user_key};
-use super::env::{Env, FileKind, IoHook, SyncHandle, WritableFile};
+use super::env::{DirLock, Env, FileKind, IoHook, SyncHandle, WritableFile};
 use super::error::{DbError, DbResult};
 use super::iter::{InternalIter, MergingIter};
 use super::logfile::{self, LogWriter};
@@ -231,8 +231,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Db {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// The `LOCK` file, held (flock) while open.
-    dir_lock: Mutex<Option<crate::datastore::leveldb::env::DirLock>>,
+    /// The `LOCK` file, held (flock and fcntl) while open.
+    dir_lock: Mutex<Option<DirLock>>,
     path: PathBuf,
 }
 

@@ -337,10 +337,12 @@ impl Env {
     /// (where close-on-exec drops them), so a database closed and reopened in a process that
     /// also starts programs may find its own released lock still held for that instant.
     pub fn lock_dir(&self) -> DbResult<DirLock> {
+        let held = fs::canonicalize(&self.dir)
+            .map_err(|e| DbError::Io(format!("resolving {}: {e}", self.dir.display())))?;
         let start = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(1);
         loop {
-            match self.try_lock_dir() {
+            match self.try_lock_dir(&held) {
                 Err(DbError::Locked) if start.elapsed() < LOCK_PATIENCE => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(std::time::Duration::from_millis(50));
@@ -350,15 +352,14 @@ impl Env {
         }
     }
 
-    fn try_lock_dir(&self) -> DbResult<DirLock> {
+    /// One attempt at [`Env::lock_dir`]; `held` is the directory's canonical path.
+    fn try_lock_dir(&self, held: &Path) -> DbResult<DirLock> {
         let path = self.dir.join("LOCK");
         // A directory this process holds is refused before LOCK is opened again: closing that
         // second descriptor would drop the process's fcntl lock (C++ LevelDB keeps the same
         // table of the files it has locked).
-        let held = fs::canonicalize(&self.dir)
-            .map_err(|e| DbError::Io(format!("resolving {}: {e}", self.dir.display())))?;
         let mut locked = lock(held_dirs());
-        if locked.contains(&held) {
+        if locked.contains(held) {
             return Err(DbError::Locked);
         }
         let file = OpenOptions::new()
@@ -381,8 +382,11 @@ impl Env {
         use rustix::fs::{FlockOperation, fcntl_lock};
         match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
-                locked.insert(held.clone());
-                Ok(DirLock { _file: file, held })
+                locked.insert(held.to_path_buf());
+                Ok(DirLock {
+                    _file: file,
+                    held: held.to_path_buf(),
+                })
             }
             Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {
                 Err(DbError::Locked)
