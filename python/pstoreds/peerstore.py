@@ -7,11 +7,8 @@ GIL released. How each py-libp2p call maps onto Go's layout is in ``docs/python.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 import os
-import threading
-import time
 from typing import Any, NamedTuple
 
 from multiaddr import Multiaddr
@@ -56,14 +53,6 @@ def _peer(peer_id: object) -> bytes:
         return peer_id.to_bytes()
     raise InvalidArgumentError(
         f"peer_id must be a libp2p.peer.id.ID, not {_type_name(peer_id)}: {peer_id!r}"
-    )
-
-
-def _addr(addr: object) -> bytes:
-    if isinstance(addr, Multiaddr):
-        return addr.to_bytes()
-    raise InvalidArgumentError(
-        f"an address must be a multiaddr.Multiaddr, not {_type_name(addr)}: {addr!r}"
     )
 
 
@@ -189,20 +178,9 @@ class PeerStore(IPeerStore):
             gc_index_max_records=gc_index_max_records,
             sync=sync,
             sync_interval=sync_interval,
+            addrs_cache=addrs_cache,
         )
         self._local_record: Envelope | None = None
-        # Peer bytes -> (addresses, unix second before which they are all unexpired).
-        # Oldest first; an OrderedDict pops its oldest entry in constant time (a dict's first
-        # key is found by skipping every deleted slot before it).
-        self._addrs_cache: OrderedDict[bytes, tuple[tuple[Multiaddr, ...], float]] = (
-            OrderedDict()
-        )
-        self._addrs_cache_max = addrs_cache if self._n.addrs_cacheable else 0
-        self._cache_lock = threading.Lock()
-        self._epoch = 0
-        # Writes to a peer's addresses hold its stripe from the Rust call until the cache is
-        # updated, so two writes to one peer update the cache in the order they were made.
-        self._stripes = [threading.Lock() for _ in range(64)]
         self.peer_data_map = PeerDataView(self)
 
     # ---- the object itself ----
@@ -223,39 +201,15 @@ class PeerStore(IPeerStore):
     def close(self) -> None:
         """Closes the store (stops its GC and address streams). Closing twice is fine."""
         self._n.close()
-        with self._cache_lock:
-            self._addrs_cache.clear()
 
     @property
     def location(self) -> str:
         """The store, as messages name it (never with a password)."""
         return self._n.location
 
-    def _cache_put(self, peer: bytes, addrs: tuple[Multiaddr, ...], soonest: float) -> None:
-        # With the cache lock held: the oldest answer makes room.
-        if len(self._addrs_cache) >= self._addrs_cache_max:
-            self._addrs_cache.popitem(last=False)
-        self._addrs_cache[peer] = (addrs, float(soonest))
-
-    def _stripe(self, peer: bytes) -> threading.Lock:
-        return self._stripes[hash(peer) & 63]
-
-    def _wrote(self, peer: bytes, answer: tuple | None = None, given=()) -> None:
-        # After the write (its stripe held): readers that started before it must not cache
-        # their (older) answer; the peer's entry is dropped, or replaced by the answer the
-        # write returned, built from the caller's own Multiaddr objects where it can.
-        with self._cache_lock:
-            self._epoch += 1
-            old = self._addrs_cache.pop(peer, None)
-            if answer is None or answer[1] is None:
-                return
-            raw, soonest = answer
-            reuse = {a.to_bytes(): a for a in (old[0] if old else ())}
-            reuse.update(given)
-            # Not `reuse.get(b) or ...`: a Multiaddr's truth is its length, which py-multiaddr
-            # computes by parsing its bytes.
-            addrs = tuple(m if (m := reuse.get(b)) is not None else Multiaddr(b) for b in raw)
-            self._cache_put(peer, addrs, soonest)
+    def _wrote(self, peer: bytes) -> None:
+        # After a write to the peer's addresses: the addresses cache forgets it.
+        self._n.forget_addrs(peer)
 
     # ---- address book ----
 
@@ -267,33 +221,12 @@ class PeerStore(IPeerStore):
     def add_addrs(self, peer_id: ID, addrs: Sequence[Multiaddr], ttl: float = 0) -> None:
         """Adds addresses; all of the peer's addresses, old and new, then live ``ttl`` seconds
         from now (0: permanent), as py-libp2p's per-peer TTL. Stored per address, as Go does."""
-        peer = _peer(peer_id)
-        raw = [_addr(a) for a in addrs]
-        with self._stripe(peer):
-            answer = None
-            try:
-                answer = self._n.add_addrs(peer, raw, ttl, self._addrs_cache_max > 0)
-            finally:
-                self._wrote(peer, answer, zip(raw, addrs))
+        self._n.add_addrs_of(peer_id, addrs, ttl)
 
     def addrs(self, peer_id: ID) -> list[Multiaddr]:
         """The peer's unexpired addresses; raises ``PeerNotFoundError`` (a py-libp2p
         ``PeerStoreError``) for a peer the store does not know."""
-        peer = _peer(peer_id)
-        hit = self._addrs_cache.get(peer)
-        if hit is not None and time.time() < hit[1]:
-            return list(hit[0])
-        epoch = self._epoch
-        got = self._n.addrs(peer)
-        if got is None:
-            raise _not_found(peer_id)
-        raw, soonest = got
-        addrs = tuple(Multiaddr(a) for a in raw)
-        if self._addrs_cache_max and soonest is not None:
-            with self._cache_lock:
-                if self._epoch == epoch:
-                    self._cache_put(peer, addrs, soonest)
-        return list(addrs)
+        return self._n.addrs_of(peer_id)
 
     def addr_entries(self, peer_id: ID) -> list[AddrEntry]:
         """Each unexpired address as stored, with its Go TTL in nanoseconds (``PERMANENT`` is
@@ -306,11 +239,10 @@ class PeerStore(IPeerStore):
     def clear_addrs(self, peer_id: ID) -> None:
         """Deletes the peer's addresses (and with them its signed record)."""
         peer = _peer(peer_id)
-        with self._stripe(peer):
-            try:
-                self._n.clear_addrs(peer)
-            finally:
-                self._wrote(peer)
+        try:
+            self._n.clear_addrs(peer)
+        finally:
+            self._wrote(peer)
 
     def peers_with_addrs(self) -> list[ID]:
         """Peers with at least one unexpired address."""
@@ -344,11 +276,10 @@ class PeerStore(IPeerStore):
         if not _peer_record_signer_matches(envelope):
             return False
         peer = envelope.record().peer_id.to_bytes()
-        with self._stripe(peer):
-            try:
-                accepted = self._n.consume_peer_record(envelope.marshal_envelope(), ttl)
-            finally:
-                self._wrote(peer)
+        try:
+            accepted = self._n.consume_peer_record(envelope.marshal_envelope(), ttl)
+        finally:
+            self._wrote(peer)
         return accepted
 
     def consume_peer_records(self, envelopes: list[Envelope], ttl: float) -> list[bool]:
@@ -363,13 +294,7 @@ class PeerStore(IPeerStore):
     def maybe_delete_peer_record(self, peer_id: ID) -> None:
         """Drops the peer's signed record if it has no unexpired address left (in Go's layout
         the record lives in the address record, so it goes with the last address)."""
-        peer = _peer(peer_id)
-        with self._stripe(peer):
-            if self._n.has_peer(peer) and not self._n.addr_entries(peer):
-                try:
-                    self._n.clear_addrs(peer)
-                finally:
-                    self._wrote(peer)
+        self._n.clear_addrs_if_none_left(_peer(peer_id))
 
     def get_local_record(self) -> Envelope | None:
         """This host's own signed record, as set by ``set_local_record`` (kept in memory: the
@@ -405,11 +330,10 @@ class PeerStore(IPeerStore):
     def clear_peerdata(self, peer_id: ID) -> None:
         """Deletes everything about the peer; ``PeerNotFoundError`` if it is not known."""
         peer = _peer(peer_id)
-        with self._stripe(peer):
-            try:
-                existed = self._n.clear_peerdata(peer)
-            finally:
-                self._wrote(peer)
+        try:
+            existed = self._n.clear_peerdata(peer)
+        finally:
+            self._wrote(peer)
         if not existed:
             raise _not_found(peer_id)
 
@@ -419,9 +343,7 @@ class PeerStore(IPeerStore):
         while True:
             await trio.sleep(cleanup_interval)
             await trio.to_thread.run_sync(self._n.cleanup)
-            with self._cache_lock:
-                self._epoch += 1
-                self._addrs_cache.clear()
+            self._n.forget_all_addrs()
 
     # ---- protocols ----
 
@@ -569,9 +491,7 @@ class PeerStore(IPeerStore):
         """One GC pass now: ``records_visited``, ``records_updated``, ``records_deleted``,
         ``addrs_removed``."""
         visited, updated, deleted, removed = self._n.gc()
-        with self._cache_lock:
-            self._epoch += 1
-            self._addrs_cache.clear()
+        self._n.forget_all_addrs()
         return {
             "records_visited": visited,
             "records_updated": updated,

@@ -87,6 +87,8 @@ pub enum Failure {
     Store(Error),
     /// An argument that cannot be used (the message says why).
     Invalid(String),
+    /// Python code called back into (with the GIL taken again) raised.
+    Python(PyErr),
 }
 
 impl From<Error> for Failure {
@@ -107,6 +109,7 @@ impl Failure {
         match self {
             Failure::Store(e) => to_py(py, e),
             Failure::Invalid(msg) => invalid(py, msg),
+            Failure::Python(e) => e,
         }
     }
 }

@@ -1,17 +1,21 @@
 //! `pstoreds._native`: the Rust half of the Python package `pstoreds`.
 //!
 //! It speaks bytes (peer IDs, binary multiaddrs, key and envelope protobufs) and Python's own
-//! scalars; `pstoreds/peerstore.py` turns py-libp2p's types into these and back. Every call that
+//! scalars; `pstoreds/peerstore.py` turns py-libp2p's types into these and back. The address
+//! calls a node makes most (`add_addrs_of`, `addrs_of`) take py-libp2p's `ID` and `Multiaddr`
+//! themselves, so that no Python code runs around them. Every call that
 //! touches storage releases the GIL. Module map:
 //! - `store`: [`store::NativeStore`], py-libp2p's peerstore calls over a
 //!   [`pstoreds::peerstore::Peerstore`];
 //! - `open`: a store named as the CLI names it, with the options Python passes;
+//! - `addrs_cache`: the `Multiaddr` objects `addrs` hands out, per peer;
 //! - `known`: the peers this process has heard of (py-libp2p's notion of a known peer);
 //! - `stream`: address streams a Python thread can wait on;
 //! - `syncer`: the once-a-second journal sync of `sync="interval"`;
 //! - `ttl`, `value`: TTLs in seconds to Go nanoseconds, metadata values to gob values;
 //! - `errors`: every Rust error as an exception of `pstoreds.errors`.
 
+mod addrs_cache;
 mod errors;
 mod known;
 mod open;

@@ -10,8 +10,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
 use pstoreds::codec::crypto::{KeyType, StoredKey};
 use pstoreds::codec::envelope::SignedPeerRecord;
@@ -21,6 +22,7 @@ use pstoreds::location::Location;
 use pstoreds::multiaddr::Multiaddr;
 use pstoreds::peerstore::{Error, Peerstore, RawPeerId, Ttl};
 
+use crate::addrs_cache::AddrsCache;
 use crate::errors::Failure;
 use crate::known::KnownPeers;
 use crate::open::{Settings, Sync};
@@ -41,6 +43,11 @@ pub struct NativeStore {
     stripes: Vec<Mutex<()>>,
     writes: Arc<WriteCount>,
     syncer: Option<Syncer>,
+    addrs_cache: AddrsCache,
+    /// py-libp2p's `ID` and py-multiaddr's `Multiaddr` classes, which the calls taking
+    /// py-libp2p's own types check their arguments against.
+    id_class: Py<PyAny>,
+    multiaddr_class: Py<PyAny>,
 }
 
 fn multiaddrs(addrs: &[Vec<u8>]) -> Res<Vec<Multiaddr>> {
@@ -69,6 +76,33 @@ impl NativeStore {
         self.stripes[h % STRIPES]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The raw bytes of `value`, an instance of `class` (else `InvalidArgumentError`, its
+    /// message naming `what` and the value).
+    fn bytes_of(
+        &self,
+        value: &Bound<'_, PyAny>,
+        class: &Py<PyAny>,
+        what: &str,
+        class_name: &str,
+    ) -> PyResult<Vec<u8>> {
+        let py = value.py();
+        if !value.is_instance(class.bind(py))? {
+            let kind = value.get_type().name()?;
+            return Err(crate::errors::invalid(
+                py,
+                format!(
+                    "{what} must be a {class_name}, not {kind}: {}",
+                    value.repr()?
+                ),
+            ));
+        }
+        value.call_method0(intern!(py, "to_bytes"))?.extract()
+    }
+
+    fn peer_of(&self, peer_id: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        self.bytes_of(peer_id, &self.id_class, "peer_id", "libp2p.peer.id.ID")
     }
 
     /// A write was made (for the interval sync).
@@ -216,7 +250,7 @@ impl NativeStore {
     #[pyo3(signature = (name, *, table=None, cache_size=None, max_protocols=None,
         max_addrs_per_peer=None, max_peer_records=None, gc_purge_interval=None,
         gc_lookahead_interval=None, gc_initial_delay=None, gc_index_max_records=None,
-        sync="always", sync_interval=1.0))]
+        sync="always", sync_interval=1.0, addrs_cache=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -232,7 +266,10 @@ impl NativeStore {
         gc_index_max_records: Option<usize>,
         sync: &str,
         sync_interval: f64,
+        addrs_cache: usize,
     ) -> PyResult<NativeStore> {
+        let id_class = py.import("libp2p.peer.id")?.getattr("ID")?.unbind();
+        let multiaddr_class = py.import("multiaddr")?.getattr("Multiaddr")?.unbind();
         let settings = Settings {
             table,
             cache_size,
@@ -256,6 +293,13 @@ impl NativeStore {
             ),
             _ => None,
         };
+        // Caching what `addrs` answers needs a store only this process writes, and no record
+        // cap evicting other peers' records behind the cache's back.
+        let cacheable = !ps.datastore().is_shared() && ps.options().max_peer_records.is_none();
+        let cache = AddrsCache::new(
+            if cacheable { addrs_cache } else { 0 },
+            multiaddr_class.clone_ref(py),
+        );
         Ok(NativeStore {
             ps,
             location,
@@ -263,6 +307,9 @@ impl NativeStore {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             writes,
             syncer,
+            addrs_cache: cache,
+            id_class,
+            multiaddr_class,
         })
     }
 
@@ -279,52 +326,107 @@ impl NativeStore {
         self.ps.datastore().is_shared()
     }
 
-    /// Whether a read of one peer's addresses can be cached by the caller until the soonest
-    /// expiry, dropped at this store's next write to that peer: no other process writes the
-    /// store, and no record cap evicts other peers' records.
-    #[getter]
-    fn addrs_cacheable(&self) -> bool {
-        !self.is_shared() && self.ps.options().max_peer_records.is_none()
-    }
-
     // ---- address book ----
 
-    /// py-libp2p's `add_addrs`; with `answer`, also what `addrs` answers right after it
-    /// (read under the same lock, so no other write to the peer comes between).
-    #[allow(clippy::type_complexity)]
-    fn add_addrs<'py>(
+    /// py-libp2p's `add_addrs` with its own types (an `ID`, `Multiaddr`s, a TTL in seconds):
+    /// the peer's addresses, old and new, all with `ttl` from now. The addresses cache then
+    /// holds what `addrs` answers right after it, read under the peer's write lock.
+    fn add_addrs_of(
         &self,
-        py: Python<'py>,
-        peer: &[u8],
-        addrs: Vec<Vec<u8>>,
+        py: Python<'_>,
+        peer_id: &Bound<'_, PyAny>,
+        addrs: &Bound<'_, PyAny>,
         ttl: &Bound<'_, PyAny>,
-        answer: bool,
-    ) -> PyResult<Option<(Vec<Bound<'py, PyBytes>>, Option<i64>)>> {
+    ) -> PyResult<()> {
+        let peer = self.peer_of(peer_id)?;
+        let mut raw = Vec::new();
+        let mut given = Vec::new();
+        for a in addrs.try_iter()? {
+            let a = a?;
+            let b = self.bytes_of(
+                &a,
+                &self.multiaddr_class,
+                "an address",
+                "multiaddr.Multiaddr",
+            )?;
+            raw.push(b.clone());
+            given.push((b, a.unbind()));
+        }
         let ttl = ttl::from_seconds(ttl).map_err(|m| crate::errors::invalid(py, m))?;
-        let got = self.run(py, || {
-            let addrs = multiaddrs(&addrs)?;
-            let _g = self.lock(peer);
-            let entries = self.add_addrs_locked(peer, &addrs, ttl)?;
-            self.wrote();
-            if answer {
-                self.answer_from(peer, entries)
-            } else {
-                Ok(None)
-            }
-        })?;
-        Ok(got.map(|(a, s)| (list_bytes(py, a), s)))
+        let cache = self.addrs_cache.enabled();
+        self.run(py, || {
+            let addrs = multiaddrs(&raw)?;
+            let _g = self.lock(&peer);
+            let written = self
+                .add_addrs_locked(&peer, &addrs, ttl)
+                .and_then(|entries| {
+                    self.wrote();
+                    match cache {
+                        true => self.answer_from(&peer, entries),
+                        false => Ok(None),
+                    }
+                });
+            // Still under the peer's lock, so two writes to it update the cache in order;
+            // after a failure the entry is dropped.
+            let answer = written.as_ref().ok().cloned().flatten();
+            Python::attach(|py| self.addrs_cache.replace(py, &peer, answer, given))
+                .map_err(Failure::Python)?;
+            written.map(|_| ())
+        })
     }
 
-    /// The peer's unexpired addresses (soonest-expiring first) and the soonest expiry in unix
-    /// seconds; `None` for a peer not known.
-    #[allow(clippy::type_complexity)]
-    fn addrs<'py>(
+    /// py-libp2p's `addrs` with its own types: a new list of the peer's unexpired
+    /// `Multiaddr`s (the cache's objects when it holds the peer); `PeerNotFoundError` for a
+    /// peer not known.
+    fn addrs_of<'py>(
         &self,
         py: Python<'py>,
-        peer: &[u8],
-    ) -> PyResult<Option<(Vec<Bound<'py, PyBytes>>, Option<i64>)>> {
-        let got = self.run(py, || self.answer(peer))?;
-        Ok(got.map(|(a, s)| (list_bytes(py, a), s)))
+        peer_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let peer = self.peer_of(peer_id)?;
+        if let Some(hit) = self.addrs_cache.get(py, &peer) {
+            return PyList::new(py, hit);
+        }
+        let epoch = self.addrs_cache.epoch(py);
+        let Some((raw, soonest)) = self.run(py, || self.answer(&peer))? else {
+            let msg = format!("peer {}: peer ID not found", peer_id.str()?);
+            return Err(crate::errors::raise(py, "PeerNotFoundError", msg));
+        };
+        let objects = raw
+            .iter()
+            .map(|b| self.addrs_cache.build(py, b))
+            .collect::<PyResult<Vec<_>>>()?;
+        if let Some(until) = soonest {
+            self.addrs_cache
+                .put_if(py, &peer, epoch, raw, &objects, until);
+        }
+        PyList::new(py, objects)
+    }
+
+    /// A write to the peer's addresses was made: the cache forgets the peer.
+    fn forget_addrs(&self, py: Python<'_>, peer: &[u8]) {
+        self.addrs_cache.forget(py, peer);
+    }
+
+    /// Writes to many peers were made (GC, cleanup): the cache forgets every peer.
+    fn forget_all_addrs(&self, py: Python<'_>) {
+        self.addrs_cache.forget_all(py);
+    }
+
+    /// py-libp2p's `maybe_delete_peer_record`: a known peer with no unexpired address left
+    /// loses its addresses record (and with it its signed record), under the peer's lock.
+    fn clear_addrs_if_none_left(&self, py: Python<'_>, peer: &[u8]) -> PyResult<bool> {
+        let cleared = self.run(py, || {
+            let _g = self.lock(peer);
+            if !self.knows(peer)? || !self.unexpired(peer)?.is_empty() {
+                return Ok(false);
+            }
+            self.ps.clear_addrs(RawPeerId::from_bytes(peer))?;
+            self.wrote();
+            Ok(true)
+        })?;
+        self.addrs_cache.forget(py, peer);
+        Ok(cleared)
     }
 
     /// `(addr, ttl_nanos, expiry_unix_seconds)` for each unexpired address, as stored.
@@ -740,6 +842,8 @@ impl NativeStore {
             }
             self.ps.close()?;
             Ok(())
-        })
+        })?;
+        self.addrs_cache.forget_all(py);
+        Ok(())
     }
 }

@@ -2,10 +2,14 @@
 and no write to a peer's addresses is ever hidden by an older cached answer, from one thread
 or many."""
 
+import sys
 import threading
+import time
 
 from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.peer.envelope import seal_record
 from libp2p.peer.id import ID
+from libp2p.peer.peer_record import PeerRecord
 from multiaddr import Multiaddr
 
 import pstoreds
@@ -63,3 +67,38 @@ def test_concurrent_writers_and_readers_end_with_the_last_write(name):
     with pstoreds.PeerStore(name) as store:
         for p in peers:
             assert addrs_or_none(store, p) == final[p]
+
+
+def test_a_read_that_raced_a_write_never_caches_the_older_answer(name):
+    # Readers miss the cache after each write that only drops the peer's entry (a consumed
+    # peer record), so their storage reads run beside the next such write: a reader that read
+    # before that write and caches after it would hide it. The writer checks after each pair.
+    pair = create_new_key_pair()
+    p = ID.from_pubkey(pair.public_key)
+    stop = threading.Event()
+    # The writer waits for the GIL behind three spinning readers: hand it over often.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    with pstoreds.PeerStore(name, sync="never") as store:
+
+        def reader() -> None:
+            while not stop.is_set():
+                addrs_or_none(store, p)
+
+        readers = [threading.Thread(target=reader) for _ in range(3)]
+        for t in readers:
+            t.start()
+        try:
+            for i in range(1, 151):
+                for seq in (2 * i, 2 * i + 1):
+                    addr = Multiaddr(f"/ip4/10.9.{seq >> 8 & 255}.{seq & 255}/tcp/1")
+                    record = seal_record(PeerRecord(p, [addr], seq), pair.private_key)
+                    assert store.consume_peer_record(record, 3600)
+                time.sleep(0.0005)
+                stored = sorted(str(e.addr) for e in store.addr_entries(p))
+                assert addrs_or_none(store, p) == stored, f"after seq {2 * i + 1}"
+        finally:
+            stop.set()
+            for t in readers:
+                t.join()
+            sys.setswitchinterval(interval)
