@@ -12,7 +12,7 @@
 //! cache's lock (objects are built and dropped outside it), so a thread holding the lock never
 //! waits for the GIL: the lock cannot deadlock against it.
 
-use std::collections::HashMap;
+use hashlink::LinkedHashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use pyo3::prelude::*;
@@ -25,24 +25,18 @@ struct Entry {
     /// Each address's binary form and the object handed out for it.
     addrs: Vec<(Vec<u8>, Py<PyAny>)>,
     until: i64,
-    /// Its place in the insertion order (the oldest entry makes room for a new one).
-    tick: u64,
 }
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<Vec<u8>, Entry>,
-    /// Insertion order: tick -> peer (ticks of replaced entries are skipped when popped).
-    order: std::collections::BTreeMap<u64, Vec<u8>>,
-    next_tick: u64,
+    /// Oldest first: the oldest entry makes room for a new one.
+    map: LinkedHashMap<Vec<u8>, Entry>,
     epoch: u64,
 }
 
 impl Inner {
     fn remove(&mut self, peer: &[u8]) -> Option<Entry> {
-        let e = self.map.remove(peer)?;
-        self.order.remove(&e.tick);
-        Some(e)
+        self.map.remove(peer)
     }
 
     /// Inserts, evicting the oldest entries beyond `max`; what it drops is returned, to be
@@ -50,15 +44,12 @@ impl Inner {
     fn insert(&mut self, max: usize, peer: Vec<u8>, addrs: Addrs, until: i64) -> Vec<Entry> {
         let mut dropped: Vec<Entry> = self.remove(&peer).into_iter().collect();
         while self.map.len() >= max {
-            let Some((_, oldest)) = self.order.pop_first() else {
-                break;
-            };
-            dropped.extend(self.map.remove(&oldest));
+            match self.map.pop_front() {
+                Some((_, oldest)) => dropped.push(oldest),
+                None => break,
+            }
         }
-        let tick = self.next_tick;
-        self.next_tick += 1;
-        self.order.insert(tick, peer.clone());
-        self.map.insert(peer, Entry { addrs, until, tick });
+        self.map.insert(peer, Entry { addrs, until });
         dropped
     }
 }
@@ -157,7 +148,6 @@ impl AddrsCache {
         let dropped = {
             let mut inner = self.inner(py);
             inner.epoch += 1;
-            inner.order.clear();
             std::mem::take(&mut inner.map)
         };
         drop(dropped);

@@ -26,14 +26,21 @@ impl KnownPeers {
 
     /// A call named the peer.
     pub fn note(&self, peer: &[u8]) {
-        if !self.map().contains_key(peer) {
-            self.map().insert(peer.to_vec(), Known::default());
+        let mut map = self.map();
+        if !map.contains_key(peer) {
+            map.insert(peer.to_vec(), Known::default());
         }
     }
 
     /// The peer's addresses were given a TTL (finite: `expiring`).
     pub fn note_ttl(&self, peer: &[u8], expiring: bool) {
-        self.map().insert(peer.to_vec(), Known { expiring });
+        let mut map = self.map();
+        match map.get_mut(peer) {
+            Some(known) => known.expiring = expiring,
+            None => {
+                map.insert(peer.to_vec(), Known { expiring });
+            }
+        }
     }
 
     /// What is remembered of the peer, if it was named.

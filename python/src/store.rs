@@ -50,9 +50,9 @@ pub struct NativeStore {
     multiaddr_class: Py<PyAny>,
 }
 
-fn multiaddrs(addrs: &[Vec<u8>]) -> Res<Vec<Multiaddr>> {
+fn multiaddrs<'a>(addrs: impl IntoIterator<Item = &'a Vec<u8>>) -> Res<Vec<Multiaddr>> {
     addrs
-        .iter()
+        .into_iter()
         .map(|a| {
             Multiaddr::try_from(a.clone())
                 .map_err(|e| Failure::Invalid(format!("not a binary multiaddr ({e}): {a:02x?}")))
@@ -339,7 +339,6 @@ impl NativeStore {
         ttl: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let peer = self.peer_of(peer_id)?;
-        let mut raw = Vec::new();
         let mut given = Vec::new();
         for a in addrs.try_iter()? {
             let a = a?;
@@ -349,13 +348,12 @@ impl NativeStore {
                 "an address",
                 "multiaddr.Multiaddr",
             )?;
-            raw.push(b.clone());
             given.push((b, a.unbind()));
         }
         let ttl = ttl::from_seconds(ttl).map_err(|m| crate::errors::invalid(py, m))?;
         let cache = self.addrs_cache.enabled();
         self.run(py, || {
-            let addrs = multiaddrs(&raw)?;
+            let addrs = multiaddrs(given.iter().map(|(b, _)| b))?;
             let _g = self.lock(&peer);
             let written = self
                 .add_addrs_locked(&peer, &addrs, ttl)

@@ -92,7 +92,7 @@ fn bloom_may_hold(filter: &[u8], key: &[u8]) -> bool {
 }
 
 /// LevelDB's `Hash(data, n, 0xbc9f1d34)`, the hash its Bloom filters use.
-fn bloom_hash(data: &[u8]) -> u32 {
+pub(super) fn bloom_hash(data: &[u8]) -> u32 {
     const M: u32 = 0xc6a4_a793;
     let mut h = 0xbc9f_1d34 ^ (data.len() as u32).wrapping_mul(M);
     let mut words = data.chunks_exact(4);
