@@ -98,6 +98,16 @@ impl NativeStore {
                 ),
             ));
         }
+        // py-libp2p's `ID` and py-multiaddr's `Multiaddr` return the `_bytes` they hold; read
+        // it directly from exactly those classes (a Python method call costs more than the
+        // rest of the check; `test_api_surface` pins that `_bytes` is what `to_bytes` returns),
+        // and call `to_bytes` on a subclass or when it is not there.
+        if value.get_type().is(class.bind(py))
+            && let Ok(held) = value.getattr(intern!(py, "_bytes"))
+            && let Ok(bytes) = held.cast::<PyBytes>()
+        {
+            return Ok(bytes.as_bytes().to_vec());
+        }
         value.call_method0(intern!(py, "to_bytes"))?.extract()
     }
 

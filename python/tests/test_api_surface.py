@@ -44,3 +44,25 @@ def test_the_stubs_of_the_native_module_match_it():
         stub = {f.name for f in cls.body if isinstance(f, ast.FunctionDef)} - {"__init__"}
         real = {a for a in dir(getattr(_native, cls.name)) if not a.startswith("_")}
         assert stub == real, cls.name
+
+
+def test_the_bytes_the_rust_half_reads_are_what_to_bytes_returns(name):
+    # `add_addrs`/`addrs` read an exact ID's or Multiaddr's `_bytes` rather than call
+    # `to_bytes()` (faster); a py-libp2p or py-multiaddr that changes that fails here.
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.peer.id import ID
+    from multiaddr import Multiaddr
+
+    peer = ID.from_pubkey(create_new_key_pair().public_key)
+    addr = Multiaddr("/ip4/10.0.0.1/udp/4001/quic-v1")
+    assert peer._bytes == peer.to_bytes() and isinstance(peer._bytes, bytes)
+    assert addr._bytes == addr.to_bytes() and isinstance(addr._bytes, bytes)
+
+    # A subclass is asked through its own to_bytes().
+    class Other(Multiaddr):
+        def to_bytes(self) -> bytes:
+            return Multiaddr("/ip4/10.0.0.2/tcp/1").to_bytes()
+
+    with pstoreds.PeerStore(name) as store:
+        store.add_addrs(peer, [Other("/ip4/10.0.0.1/tcp/1")], 3600)
+        assert [str(e.addr) for e in store.addr_entries(peer)] == ["/ip4/10.0.0.2/tcp/1"]
