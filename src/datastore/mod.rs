@@ -366,12 +366,33 @@ impl Batch {
 
     /// A short description for error messages: the first key and the count.
     fn describe(&self) -> String {
-        match self.ops.first() {
-            None => "an empty batch".to_owned(),
-            Some(Op::Put(k, _) | Op::Delete(k)) if self.ops.len() == 1 => format!("key {k}"),
-            Some(Op::Put(k, _) | Op::Delete(k)) => {
-                format!("a batch of {} ops starting at key {k}", self.ops.len())
-            }
+        self.summary().to_string()
+    }
+
+    /// What [`Batch::describe`] says, kept cheaply (the first key and the count) for a batch
+    /// about to be moved into a write; formatted only if the write fails.
+    fn summary(&self) -> BatchSummary {
+        BatchSummary {
+            first: self.ops.first().map(|op| match op {
+                Op::Put(k, _) | Op::Delete(k) => k.clone(),
+            }),
+            len: self.ops.len(),
+        }
+    }
+}
+
+/// See [`Batch::summary`].
+struct BatchSummary {
+    first: Option<Key>,
+    len: usize,
+}
+
+impl std::fmt::Display for BatchSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.first {
+            None => write!(f, "an empty batch"),
+            Some(k) if self.len == 1 => write!(f, "key {k}"),
+            Some(k) => write!(f, "a batch of {} ops starting at key {k}", self.len),
         }
     }
 }

@@ -218,6 +218,9 @@ struct Shared {
     /// The group-commit queue (see [`Db::write`]).
     queue: Mutex<VecDeque<Arc<Slot>>>,
     written: Condvar,
+    /// Writers waiting on `written`, counted under the queue's lock: a group with none behind
+    /// it skips the wake-up (a futex call each write otherwise).
+    waiting_written: AtomicUsize,
     arrived: Condvar,
     last_group: AtomicUsize,
     gather_for: AtomicUsize,
@@ -857,6 +860,7 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
         manifest: Mutex::new(Some(manifest_log)),
         queue: Mutex::new(VecDeque::new()),
         written: Condvar::new(),
+        waiting_written: AtomicUsize::new(0),
         arrived: Condvar::new(),
         last_group: AtomicUsize::new(1),
         gather_for: AtomicUsize::new(0),
@@ -924,7 +928,9 @@ impl Shared {
             if queue.front().is_some_and(|w| Arc::ptr_eq(w, &slot)) {
                 break;
             }
+            self.waiting_written.fetch_add(1, Ordering::Relaxed);
             queue = self.written.wait(queue).unwrap_or_else(|e| e.into_inner());
+            self.waiting_written.fetch_sub(1, Ordering::Relaxed);
         }
         let want = self.last_group.load(Ordering::SeqCst);
         if sync && queue.len() < want && !self.options.group_gather.is_zero() {
@@ -976,7 +982,10 @@ impl Shared {
                 *lock(&w.outcome) = Some(written.clone());
             }
         }
-        self.written.notify_all();
+        // Under the queue's lock: a writer counted here is waiting or about to wait.
+        if self.waiting_written.load(Ordering::Relaxed) > 0 {
+            self.written.notify_all();
+        }
         drop(queue);
         written
     }

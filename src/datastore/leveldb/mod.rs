@@ -275,11 +275,11 @@ impl Datastore for LevelDbDatastore {
             }
             return Ok(());
         }
-        let what = batch.describe();
+        let what = batch.summary();
         self.db
             .write(batch, sync)
             .map(|_| ())
-            .map_err(|e| self.error(e, || what))
+            .map_err(|e| self.error(e, || what.to_string()))
     }
 
     fn begin_deferred_sync(&self) {
