@@ -23,7 +23,7 @@ type Addrs = Vec<(Vec<u8>, Py<PyAny>)>;
 /// One peer's answer: its addresses and the unix second from which one of them has expired.
 struct Entry {
     /// Each address's binary form and the object handed out for it.
-    addrs: Vec<(Vec<u8>, Py<PyAny>)>,
+    addrs: Addrs,
     until: i64,
 }
 
@@ -35,14 +35,10 @@ struct Inner {
 }
 
 impl Inner {
-    fn remove(&mut self, peer: &[u8]) -> Option<Entry> {
-        self.map.remove(peer)
-    }
-
     /// Inserts, evicting the oldest entries beyond `max`; what it drops is returned, to be
     /// dropped once the lock is released.
     fn insert(&mut self, max: usize, peer: Vec<u8>, addrs: Addrs, until: i64) -> Vec<Entry> {
-        let mut dropped: Vec<Entry> = self.remove(&peer).into_iter().collect();
+        let mut dropped: Vec<Entry> = self.map.remove(&peer).into_iter().collect();
         while self.map.len() >= max {
             match self.map.pop_front() {
                 Some((_, oldest)) => dropped.push(oldest),
@@ -133,14 +129,18 @@ impl AddrsCache {
         drop(dropped);
     }
 
+    /// A write to the peer's addresses was made: the epoch moves on (no read that started
+    /// before it caches its answer) and the peer's entry is taken out, to be dropped or reused
+    /// once the lock is released.
+    fn take(&self, py: Python<'_>, peer: &[u8]) -> Option<Entry> {
+        let mut inner = self.inner(py);
+        inner.epoch += 1;
+        inner.map.remove(peer)
+    }
+
     /// A write to the peer's addresses was made: its entry is dropped.
     pub fn forget(&self, py: Python<'_>, peer: &[u8]) {
-        let dropped = {
-            let mut inner = self.inner(py);
-            inner.epoch += 1;
-            inner.remove(peer)
-        };
-        drop(dropped);
+        drop(self.take(py, peer));
     }
 
     /// Writes to any peer were made (GC, cleanup, close): every entry is dropped.
@@ -162,13 +162,9 @@ impl AddrsCache {
         py: Python<'_>,
         peer: &[u8],
         answer: Option<(Vec<Vec<u8>>, Option<i64>)>,
-        given: Vec<(Vec<u8>, Py<PyAny>)>,
+        given: &[(Vec<u8>, Py<PyAny>)],
     ) -> PyResult<()> {
-        let old = {
-            let mut inner = self.inner(py);
-            inner.epoch += 1;
-            inner.remove(peer)
-        };
+        let old = self.take(py, peer);
         let Some((raw, Some(until))) = answer.filter(|_| self.enabled()) else {
             return Ok(());
         };
@@ -183,7 +179,7 @@ impl AddrsCache {
             };
             addrs.push((b, object));
         }
-        drop((given, old));
+        drop(old);
         let dropped = self.inner(py).insert(self.max, peer.to_vec(), addrs, until);
         drop(dropped);
         Ok(())

@@ -375,10 +375,13 @@ impl NativeStore {
                     }
                 });
             // Still under the peer's lock, so two writes to it update the cache in order;
-            // after a failure the entry is dropped.
-            let answer = written.as_ref().ok().cloned().flatten();
-            Python::attach(|py| self.addrs_cache.replace(py, &peer, answer, given))
-                .map_err(Failure::Python)?;
+            // after a failure the entry is dropped. No cache: no GIL to take again (the
+            // caller's objects are released after the call, with the GIL held).
+            if cache {
+                let answer = written.as_ref().ok().cloned().flatten();
+                Python::attach(|py| self.addrs_cache.replace(py, &peer, answer, &given))
+                    .map_err(Failure::Python)?;
+            }
             written.map(|_| ())
         })
     }

@@ -79,20 +79,24 @@ fn bloom_may_hold(filter: &[u8], key: &[u8]) -> bool {
         return true;
     }
     let nbits = bits.len() as u32 * 8;
+    bloom_probes(key, u32::from(k), nbits)
+        .all(|bit| bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+}
+
+/// The `k` bits (of `nbits`) a Bloom filter sets for `key`, LevelDB's way: the key's hash,
+/// stepped by a rotation of itself.
+pub(super) fn bloom_probes(key: &[u8], k: u32, nbits: u32) -> impl Iterator<Item = u32> {
     let mut h = bloom_hash(key);
     let delta = h.rotate_right(17);
-    for _ in 0..k {
+    (0..k).map(move |_| {
         let bit = h % nbits;
-        if bits[(bit / 8) as usize] & (1 << (bit % 8)) == 0 {
-            return false;
-        }
         h = h.wrapping_add(delta);
-    }
-    true
+        bit
+    })
 }
 
 /// LevelDB's `Hash(data, n, 0xbc9f1d34)`, the hash its Bloom filters use.
-pub(super) fn bloom_hash(data: &[u8]) -> u32 {
+fn bloom_hash(data: &[u8]) -> u32 {
     const M: u32 = 0xc6a4_a793;
     let mut h = 0xbc9f_1d34 ^ (data.len() as u32).wrapping_mul(M);
     let mut words = data.chunks_exact(4);
@@ -179,12 +183,8 @@ impl FilterBuilder {
         self.result.resize(start + bytes, 0);
         for i in 0..n {
             let end = self.starts.get(i + 1).copied().unwrap_or(self.keys.len());
-            let mut h = bloom_hash(&self.keys[self.starts[i]..end]);
-            let delta = h.rotate_right(17);
-            for _ in 0..k {
-                let bit = h % bits;
+            for bit in bloom_probes(&self.keys[self.starts[i]..end], u32::from(k), bits) {
                 self.result[start + (bit / 8) as usize] |= 1 << (bit % 8);
-                h = h.wrapping_add(delta);
             }
         }
         self.result.push(k);

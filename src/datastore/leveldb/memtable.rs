@@ -17,7 +17,7 @@ use crossbeam_skiplist::SkipMap;
 use crossbeam_skiplist::map::Entry;
 
 use super::dbformat::{self, IKeyRef};
-use super::filter::bloom_hash;
+use super::filter::bloom_probes;
 
 /// What a lookup found for a key.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,13 +100,8 @@ impl KeyFilter {
     }
 
     fn probes(user: &[u8]) -> impl Iterator<Item = (usize, u64)> {
-        let mut h = bloom_hash(user);
-        let delta = h.rotate_right(17);
-        (0..FILTER_PROBES).map(move |_| {
-            let bit = h % FILTER_BITS;
-            h = h.wrapping_add(delta);
-            ((bit / 64) as usize, 1u64 << (bit % 64))
-        })
+        bloom_probes(user, FILTER_PROBES, FILTER_BITS)
+            .map(|bit| ((bit / 64) as usize, 1u64 << (bit % 64)))
     }
 
     fn add(&self, user: &[u8]) {
