@@ -245,7 +245,7 @@ impl Compaction {
             }
         }
         for f in outputs {
-            edit.added.push(f.to_table_file(self.level + 1));
+            f.add_to(&mut edit, self.level + 1);
         }
         edit
     }
@@ -440,6 +440,7 @@ impl<'a> Output<'a> {
                 size,
                 smallest,
                 largest,
+                keys,
                 ..
             } = b.finish()?;
             self.done.push(FileMeta {
@@ -447,6 +448,7 @@ impl<'a> Output<'a> {
                 size,
                 smallest,
                 largest,
+                keys: Some(Arc::new(keys)),
             });
         }
         Ok(())
@@ -494,6 +496,7 @@ pub fn write_level0(
             size: t.size,
             smallest: t.smallest,
             largest: t.largest,
+            keys: Some(Arc::new(t.keys)),
         }),
         Err(e) => {
             env.delete(&path);

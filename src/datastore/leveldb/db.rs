@@ -719,7 +719,7 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
             let number = new_file_number();
             let f = compaction::write_level0(&env, options.compress, number, &mut mem.iter())
                 .map_err(|e| open_error(&dir, e))?;
-            edit.added.push(f.to_table_file(0));
+            f.add_to(edit, 0);
         }
         Ok(())
     };
@@ -1211,7 +1211,7 @@ impl Shared {
             last_sequence: Some(last),
             ..VersionEdit::default()
         };
-        edit.added.push(table.to_table_file(0));
+        table.add_to(&mut edit, 0);
         let mut old = Vec::new();
         self.log_and_apply(edit, |st| {
             st.imm = None;

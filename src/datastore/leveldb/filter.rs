@@ -2,6 +2,12 @@
 //! blocks: built when a table is written, probed by point reads. LevelDB's
 //! `leveldb.BuiltinBloomFilter2`, 10 bits a key. Twin of C++ LevelDB's `util/bloom.cc` and
 //! `table/filter_block.cc`, goleveldb's `leveldb/filter/bloom.go` and `table/writer.go`.
+//!
+//! Also [`TableKeys`]: a whole-table filter, kept in memory only, for the tables this process
+//! writes. Neither LevelDB has one (RocksDB's "full filters" are the idea); it lets a read of
+//! a key a table lacks skip the table's index search and its block filter, and at 16 bits a
+//! key it lets through about 20 times fewer absent keys than the block filter does, so fewer
+//! data blocks are read for nothing. The files stay exactly LevelDB's.
 
 /// The metaindex key of LevelDB's Bloom filter block (C++ LevelDB and goleveldb name theirs
 /// the same).
@@ -116,6 +122,62 @@ fn bloom_hash(data: &[u8]) -> u32 {
     h
 }
 
+/// Bits of a [`TableKeys`] filter per key, and its probes (about ln 2 * bits, fewer: a key the
+/// table lacks usually stops at the first or second probe anyway).
+const TABLE_BITS_PER_KEY: usize = 16;
+const TABLE_PROBES: u64 = 10;
+
+/// A Bloom filter of every user key of one table, built as the table is written (never read
+/// from or written to the file). Its hash is not LevelDB's, so its false positives are not
+/// the block filter's.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TableKeys {
+    words: Box<[u64]>,
+}
+
+impl std::fmt::Debug for TableKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TableKeys({} bits)", self.words.len() * 64)
+    }
+}
+
+impl TableKeys {
+    /// The hash a key is filed under.
+    pub fn hash(user_key: &[u8]) -> u64 {
+        // Fixed seeds: a filter means the same in every thread.
+        const SEEDS: (u64, u64, u64, u64) = (0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344);
+        ahash::RandomState::with_seeds(SEEDS.0, SEEDS.1, SEEDS.2, SEEDS.3).hash_one(user_key)
+    }
+
+    /// The bits of `hash`: two halves of it, the second the step (Kirsch and Mitzenmacher).
+    fn probes(hash: u64, nbits: u64) -> impl Iterator<Item = u64> {
+        let step = (hash >> 32) | 1;
+        (0..TABLE_PROBES).map(move |i| hash.wrapping_add(i.wrapping_mul(step)) % nbits)
+    }
+
+    /// The filter of the keys whose hashes are given.
+    pub fn from_hashes(hashes: &[u64]) -> TableKeys {
+        let words = (hashes.len() * TABLE_BITS_PER_KEY).div_ceil(64).max(1);
+        let mut bits = vec![0u64; words];
+        let nbits = (words * 64) as u64;
+        for &h in hashes {
+            for bit in Self::probes(h, nbits) {
+                bits[(bit / 64) as usize] |= 1 << (bit % 64);
+            }
+        }
+        TableKeys {
+            words: bits.into_boxed_slice(),
+        }
+    }
+
+    /// False only if the table holds no entry of `user_key`.
+    pub fn may_hold(&self, user_key: &[u8]) -> bool {
+        let nbits = (self.words.len() * 64) as u64;
+        Self::probes(Self::hash(user_key), nbits)
+            .all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+    }
+}
+
 /// The filter block's `base_lg`: one filter for each 2 KiB of data-block offsets.
 const FILTER_BASE_LG: u8 = 11;
 
@@ -221,5 +283,26 @@ mod tests {
             .count();
         // 10 bits a key: about 1 % false positives.
         assert!(false_positives < 300, "{false_positives} of 10000");
+    }
+
+    #[test]
+    fn a_table_filter_finds_every_key_and_lets_few_others_through() {
+        let hashes: Vec<u64> = (0..20_000u32)
+            .map(|i| TableKeys::hash(format!("/peers/addrs/{i}").as_bytes()))
+            .collect();
+        let keys = TableKeys::from_hashes(&hashes);
+        for i in 0..20_000u32 {
+            assert!(
+                keys.may_hold(format!("/peers/addrs/{i}").as_bytes()),
+                "key {i}"
+            );
+        }
+        let false_positives = (20_000..120_000u32)
+            .filter(|i| keys.may_hold(format!("/peers/addrs/{i}").as_bytes()))
+            .count();
+        // 16 bits a key, 10 probes: about 0.05 %.
+        assert!(false_positives < 200, "{false_positives} of 100000");
+        // An empty table's filter holds nothing.
+        assert!(!TableKeys::from_hashes(&[]).may_hold(b"k"));
     }
 }

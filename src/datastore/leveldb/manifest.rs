@@ -3,8 +3,10 @@
 //! before the engine sees it, and to tell whether goleveldb would replay its journals in full.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::coding::{put_prefixed, put_varint, take_prefixed, take_varint};
+use super::filter::TableKeys;
 
 /// A table file named by the MANIFEST.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +130,7 @@ impl Manifest {
                 .collect(),
             deleted: Vec::new(),
             added: self.tables.values().cloned().collect(),
+            key_filters: Vec::new(),
         }
         .encode()
     }
@@ -159,6 +162,9 @@ pub struct VersionEdit {
     pub deleted: Vec<(u64, u64)>,
     /// Tables added.
     pub added: Vec<TableFile>,
+    /// In memory only, never encoded: the key filters of added tables this process wrote, by
+    /// table number, for the version the edit makes.
+    pub key_filters: Vec<(u64, Arc<TableKeys>)>,
 }
 
 impl VersionEdit {

@@ -10,7 +10,7 @@ use super::coding::put_varint;
 use super::dbformat::{self, user_key};
 use super::env::WritableFile;
 use super::error::DbResult;
-use super::filter::{BLOOM_FILTER_KEY, FilterBuilder};
+use super::filter::{BLOOM_FILTER_KEY, FilterBuilder, TableKeys};
 use super::logfile::masked_crc;
 use super::table::{BlockHandle, FOOTER_SIZE};
 
@@ -102,6 +102,8 @@ pub struct BuiltTable {
     pub largest: Vec<u8>,
     /// How many entries.
     pub entries: u64,
+    /// The filter of its user keys.
+    pub keys: TableKeys,
 }
 
 /// Writes one table file.
@@ -114,6 +116,8 @@ pub struct TableBuilder {
     data: BlockBuilder,
     index: BlockBuilder,
     filter: FilterBuilder,
+    /// The hashes of the table's user keys, once each, for its [`TableKeys`].
+    key_hashes: Vec<u64>,
     /// The block just finished, whose index entry waits for the next key (to pick a short
     /// separator), as in LevelDB.
     pending: Option<BlockHandle>,
@@ -136,6 +140,7 @@ impl TableBuilder {
             data: BlockBuilder::new(RESTART_INTERVAL),
             index: BlockBuilder::new(1),
             filter,
+            key_hashes: Vec::new(),
             pending: None,
             smallest: Vec::new(),
             last_key: Vec::new(),
@@ -153,7 +158,11 @@ impl TableBuilder {
         if self.entries == 0 {
             self.smallest = key.to_vec();
         }
-        self.filter.add_key(user_key(key));
+        let user = user_key(key);
+        self.filter.add_key(user);
+        if self.entries == 0 || user != user_key(&self.last_key) {
+            self.key_hashes.push(TableKeys::hash(user));
+        }
         self.last_key.clear();
         self.last_key.extend_from_slice(key);
         self.entries += 1;
@@ -258,6 +267,7 @@ impl TableBuilder {
             smallest: self.smallest,
             largest: self.last_key,
             entries: self.entries,
+            keys: TableKeys::from_hashes(&self.key_hashes),
         })
     }
 }

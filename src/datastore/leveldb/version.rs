@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::dbformat::{self, user_key};
 use super::error::DbResult;
+use super::filter::TableKeys;
 use super::manifest::{Manifest, TableFile, VersionEdit};
 use super::memtable::Lookup;
 use super::table_cache::TableCache;
@@ -29,9 +30,36 @@ pub struct FileMeta {
     pub smallest: Vec<u8>,
     /// The largest internal key.
     pub largest: Vec<u8>,
+    /// The filter of its user keys, for a table this process wrote (in memory only).
+    pub keys: Option<Arc<TableKeys>>,
 }
 
 impl FileMeta {
+    /// The table as a MANIFEST names it (no key filter: tables named there were written by an
+    /// earlier process, or by another implementation).
+    pub fn from_table_file(t: &TableFile) -> FileMeta {
+        FileMeta {
+            number: t.number,
+            size: t.size,
+            smallest: t.smallest.clone(),
+            largest: t.largest.clone(),
+            keys: None,
+        }
+    }
+
+    /// Adds the table to `edit` on `level`, with its key filter.
+    pub fn add_to(&self, edit: &mut VersionEdit, level: usize) {
+        edit.added.push(self.to_table_file(level));
+        if let Some(k) = &self.keys {
+            edit.key_filters.push((self.number, k.clone()));
+        }
+    }
+
+    /// False only if the table holds no entry of `user` (its key filter says so).
+    pub fn may_hold(&self, user: &[u8]) -> bool {
+        self.keys.as_ref().is_none_or(|k| k.may_hold(user))
+    }
+
     /// The table as a MANIFEST names it, on `level`.
     pub fn to_table_file(&self, level: usize) -> TableFile {
         TableFile {
@@ -88,12 +116,7 @@ impl Version {
         let mut v = Version::empty();
         for t in m.tables.values() {
             let level = (t.level as usize).min(NUM_LEVELS - 1);
-            v.levels[level].push(Arc::new(FileMeta {
-                number: t.number,
-                size: t.size,
-                smallest: t.smallest.clone(),
-                largest: t.largest.clone(),
-            }));
+            v.levels[level].push(Arc::new(FileMeta::from_table_file(t)));
         }
         v.sort();
         v.finalize();
@@ -127,15 +150,13 @@ impl Version {
         }
         for t in &edit.added {
             let level = (t.level as usize).min(NUM_LEVELS - 1);
-            levels[level].insert(
-                t.number,
-                Arc::new(FileMeta {
-                    number: t.number,
-                    size: t.size,
-                    smallest: t.smallest.clone(),
-                    largest: t.largest.clone(),
-                }),
-            );
+            let mut f = FileMeta::from_table_file(t);
+            f.keys = edit
+                .key_filters
+                .iter()
+                .find(|(n, _)| *n == t.number)
+                .map(|(_, k)| k.clone());
+            levels[level].insert(t.number, Arc::new(f));
         }
         let mut v = Version {
             levels: levels
@@ -228,6 +249,7 @@ impl Version {
         for f in &self.levels[0] {
             if user_key(&f.smallest) <= user
                 && user <= user_key(&f.largest)
+                && f.may_hold(user)
                 && let Some(found) = cache.get(f.number, user, seq)?
             {
                 return Ok(Some(found));
@@ -238,6 +260,7 @@ impl Version {
             let at = files.partition_point(|f| dbformat::compare(&f.largest, &target).is_lt());
             if let Some(f) = files.get(at)
                 && user_key(&f.smallest) <= user
+                && f.may_hold(user)
                 && let Some(found) = cache.get(f.number, user, seq)?
             {
                 return Ok(Some(found));
