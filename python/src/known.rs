@@ -15,12 +15,15 @@ pub struct Known {
     pub expiring: bool,
 }
 
+/// ahash: randomly seeded, as std's SipHash is, and cheaper on every `add_addrs`.
+type Map = HashMap<Vec<u8>, Known, ahash::RandomState>;
+
 /// The known peers, by raw peer ID.
 #[derive(Debug, Default)]
-pub struct KnownPeers(Mutex<HashMap<Vec<u8>, Known>>);
+pub struct KnownPeers(Mutex<Map>);
 
 impl KnownPeers {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Known>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, Map> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
