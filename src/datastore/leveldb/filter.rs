@@ -7,7 +7,8 @@
 //! writes. Neither LevelDB has one (RocksDB's "full filters" are the idea); it lets a read of
 //! a key a table lacks skip the table's index search and its block filter, and at 16 bits a
 //! key it lets through about 20 times fewer absent keys than the block filter does, so fewer
-//! data blocks are read for nothing. The files stay exactly LevelDB's.
+//! data blocks are read for nothing. The files stay exactly LevelDB's. All three filters (the
+//! block filters, [`TableKeys`], the memtable's) probe with [`bloom_probes`].
 
 /// The metaindex key of LevelDB's Bloom filter block (C++ LevelDB and goleveldb name theirs
 /// the same).
@@ -92,7 +93,11 @@ fn bloom_may_hold(filter: &[u8], key: &[u8]) -> bool {
 /// The `k` bits (of `nbits`) a Bloom filter sets for `key`, LevelDB's way: the key's hash,
 /// stepped by a rotation of itself.
 pub(super) fn bloom_probes(key: &[u8], k: u32, nbits: u32) -> impl Iterator<Item = u32> {
-    let mut h = bloom_hash(key);
+    probes_of_hash(bloom_hash(key), k, nbits)
+}
+
+/// [`bloom_probes`] of a key whose [`bloom_hash`] is `h`.
+fn probes_of_hash(mut h: u32, k: u32, nbits: u32) -> impl Iterator<Item = u32> {
     let delta = h.rotate_right(17);
     (0..k).map(move |_| {
         let bit = h % nbits;
@@ -102,7 +107,7 @@ pub(super) fn bloom_probes(key: &[u8], k: u32, nbits: u32) -> impl Iterator<Item
 }
 
 /// LevelDB's `Hash(data, n, 0xbc9f1d34)`, the hash its Bloom filters use.
-fn bloom_hash(data: &[u8]) -> u32 {
+pub(super) fn bloom_hash(data: &[u8]) -> u32 {
     const M: u32 = 0xc6a4_a793;
     let mut h = 0xbc9f_1d34 ^ (data.len() as u32).wrapping_mul(M);
     let mut words = data.chunks_exact(4);
@@ -125,11 +130,11 @@ fn bloom_hash(data: &[u8]) -> u32 {
 /// Bits of a [`TableKeys`] filter per key, and its probes (about ln 2 * bits, fewer: a key the
 /// table lacks usually stops at the first or second probe anyway).
 const TABLE_BITS_PER_KEY: usize = 16;
-const TABLE_PROBES: u64 = 10;
+const TABLE_PROBES: u32 = 10;
 
 /// A Bloom filter of every user key of one table, built as the table is written (never read
-/// from or written to the file). Its hash is not LevelDB's, so its false positives are not
-/// the block filter's.
+/// from or written to the file), with LevelDB's hash and probe sequence: one [`bloom_hash`] of
+/// a key serves the filters of every table a read passes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TableKeys {
     words: Box<[u64]>,
@@ -142,26 +147,24 @@ impl std::fmt::Debug for TableKeys {
 }
 
 impl TableKeys {
-    /// The hash a key is filed under.
-    pub fn hash(user_key: &[u8]) -> u64 {
-        // Fixed seeds: a filter means the same in every thread.
-        const SEEDS: (u64, u64, u64, u64) = (0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344);
-        ahash::RandomState::with_seeds(SEEDS.0, SEEDS.1, SEEDS.2, SEEDS.3).hash_one(user_key)
+    /// The hash a key is filed under ([`bloom_hash`]).
+    pub fn hash(user_key: &[u8]) -> u32 {
+        bloom_hash(user_key)
     }
 
-    /// The bits of `hash`: two halves of it, the second the step (Kirsch and Mitzenmacher).
-    fn probes(hash: u64, nbits: u64) -> impl Iterator<Item = u64> {
-        let step = (hash >> 32) | 1;
-        (0..TABLE_PROBES).map(move |i| hash.wrapping_add(i.wrapping_mul(step)) % nbits)
+    /// The filter's size in bits: at most `u32::MAX` rounded down to a word, as LevelDB's
+    /// probes are 32-bit (a table of 268 million keys).
+    fn nbits(words: usize) -> u32 {
+        (words * 64).min(u32::MAX as usize & !63) as u32
     }
 
     /// The filter of the keys whose hashes are given.
-    pub fn from_hashes(hashes: &[u64]) -> TableKeys {
+    pub fn from_hashes(hashes: &[u32]) -> TableKeys {
         let words = (hashes.len() * TABLE_BITS_PER_KEY).div_ceil(64).max(1);
+        let nbits = Self::nbits(words);
         let mut bits = vec![0u64; words];
-        let nbits = (words * 64) as u64;
         for &h in hashes {
-            for bit in Self::probes(h, nbits) {
+            for bit in probes_of_hash(h, TABLE_PROBES, nbits) {
                 bits[(bit / 64) as usize] |= 1 << (bit % 64);
             }
         }
@@ -170,11 +173,15 @@ impl TableKeys {
         }
     }
 
+    /// False only if the table holds no entry of the key whose [`TableKeys::hash`] is `h`.
+    pub fn may_hold_hash(&self, h: u32) -> bool {
+        probes_of_hash(h, TABLE_PROBES, Self::nbits(self.words.len()))
+            .all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+    }
+
     /// False only if the table holds no entry of `user_key`.
     pub fn may_hold(&self, user_key: &[u8]) -> bool {
-        let nbits = (self.words.len() * 64) as u64;
-        Self::probes(Self::hash(user_key), nbits)
-            .all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+        self.may_hold_hash(Self::hash(user_key))
     }
 }
 
@@ -287,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_table_filter_finds_every_key_and_lets_few_others_through() {
-        let hashes: Vec<u64> = (0..20_000u32)
+        let hashes: Vec<u32> = (0..20_000u32)
             .map(|i| TableKeys::hash(format!("/peers/addrs/{i}").as_bytes()))
             .collect();
         let keys = TableKeys::from_hashes(&hashes);

@@ -117,7 +117,7 @@ pub struct TableBuilder {
     index: BlockBuilder,
     filter: FilterBuilder,
     /// The hashes of the table's user keys, once each, for its [`TableKeys`].
-    key_hashes: Vec<u64>,
+    key_hashes: Vec<u32>,
     /// The block just finished, whose index entry waits for the next key (to pick a short
     /// separator), as in LevelDB.
     pending: Option<BlockHandle>,

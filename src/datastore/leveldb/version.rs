@@ -55,9 +55,10 @@ impl FileMeta {
         }
     }
 
-    /// False only if the table holds no entry of `user` (its key filter says so).
-    pub fn may_hold(&self, user: &[u8]) -> bool {
-        self.keys.as_ref().is_none_or(|k| k.may_hold(user))
+    /// False only if the table holds no entry of the key whose [`TableKeys::hash`] is `h`
+    /// (its key filter says so).
+    pub fn may_hold(&self, h: u32) -> bool {
+        self.keys.as_ref().is_none_or(|k| k.may_hold_hash(h))
     }
 
     /// The table as a MANIFEST names it, on `level`.
@@ -246,10 +247,11 @@ impl Version {
     /// tables newest first, then in each deeper level the one table whose range holds the
     /// key; the first that holds any entry of it answers (LevelDB's `Version::Get`).
     pub fn get(&self, cache: &TableCache, user: &[u8], seq: u64) -> DbResult<Option<Lookup>> {
+        let h = TableKeys::hash(user);
         for f in &self.levels[0] {
             if user_key(&f.smallest) <= user
                 && user <= user_key(&f.largest)
-                && f.may_hold(user)
+                && f.may_hold(h)
                 && let Some(found) = cache.get(f.number, user, seq)?
             {
                 return Ok(Some(found));
@@ -260,7 +262,7 @@ impl Version {
             let at = files.partition_point(|f| dbformat::compare(&f.largest, &target).is_lt());
             if let Some(f) = files.get(at)
                 && user_key(&f.smallest) <= user
-                && f.may_hold(user)
+                && f.may_hold(h)
                 && let Some(found) = cache.get(f.number, user, seq)?
             {
                 return Ok(Some(found));
