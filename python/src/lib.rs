@@ -5,7 +5,7 @@
 //! calls a node makes most (`add_addrs_of`, `addrs_of`) take py-libp2p's `ID` and `Multiaddr`
 //! themselves, so that no Python code runs around them. Every call that
 //! touches storage releases the GIL. Module map:
-//! - `store`: [`store::NativeStore`], py-libp2p's peerstore calls over a
+//! - `store`: `store::NativeStore`, py-libp2p's peerstore calls over a
 //!   [`pstoreds::peerstore::Peerstore`];
 //! - `open`: a store named as the CLI names it, with the options Python passes;
 //! - `addrs_cache`: the `Multiaddr` objects `addrs` hands out, per peer;

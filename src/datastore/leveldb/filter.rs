@@ -8,7 +8,7 @@
 //! a key a table lacks skip the table's index search and its block filter, and at 16 bits a
 //! key it lets through about 20 times fewer absent keys than the block filter does, so fewer
 //! data blocks are read for nothing. The files stay exactly LevelDB's. All three filters (the
-//! block filters, [`TableKeys`], the memtable's) probe with [`bloom_probes`].
+//! block filters, [`TableKeys`], the memtable's) probe with `bloom_probes`.
 
 /// The metaindex key of LevelDB's Bloom filter block (C++ LevelDB and goleveldb name theirs
 /// the same).
@@ -133,7 +133,7 @@ const TABLE_BITS_PER_KEY: usize = 16;
 const TABLE_PROBES: u32 = 10;
 
 /// A Bloom filter of every user key of one table, built as the table is written (never read
-/// from or written to the file), with LevelDB's hash and probe sequence: one [`bloom_hash`] of
+/// from or written to the file), with LevelDB's hash and probe sequence: one `bloom_hash` of
 /// a key serves the filters of every table a read passes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TableKeys {
@@ -147,7 +147,7 @@ impl std::fmt::Debug for TableKeys {
 }
 
 impl TableKeys {
-    /// The hash a key is filed under ([`bloom_hash`]).
+    /// The hash a key is filed under (LevelDB's `bloom_hash`).
     pub fn hash(user_key: &[u8]) -> u32 {
         bloom_hash(user_key)
     }
