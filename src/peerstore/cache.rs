@@ -65,20 +65,24 @@ pub(crate) enum CachedAddrs {
 }
 
 impl Peerstore {
-    /// Loads a peer's record: from the cache, else from the store. Call with the peer locked.
+    /// Loads a peer's record: from the cache, else from the store (and caches what the store
+    /// had). Call with the peer locked.
     pub(crate) fn load_record(&self, peer: &[u8]) -> Result<Option<AddrBookRecord>> {
-        self.fetch_record(peer, true)
-    }
-
-    /// Loads a record from the cache, else from the store, caching what the store had when
-    /// `fill` (a record about to be written is cached by its write instead).
-    fn fetch_record(&self, peer: &[u8], fill: bool) -> Result<Option<AddrBookRecord>> {
         if let Some(cache) = &self.inner.cache {
             let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(cached) = entry(&mut c, &peer.to_vec()) {
                 return Ok(cached.rec.clone());
             }
         }
+        let rec = self.read_record(peer)?;
+        if self.inner.cache.is_some() {
+            self.cache_put(peer, rec.clone());
+        }
+        Ok(rec)
+    }
+
+    /// Reads a record from the store, past the cache.
+    fn read_record(&self, peer: &[u8]) -> Result<Option<AddrBookRecord>> {
         let key = peer_key::addrs_key(peer);
         if let Some(origins) = &self.inner.origins {
             // A shared store: remember what was read, for the write's condition.
@@ -91,12 +95,9 @@ impl Peerstore {
                 .insert(peer.to_vec(), bytes);
             return Ok(rec);
         }
-        let rec = self.read_decoded(&key, AddrBookRecord::decode)?;
-        if fill && self.inner.cache.is_some() {
-            self.cache_put(peer, rec.clone());
-        }
-        Ok(rec)
+        self.read_decoded(&key, AddrBookRecord::decode)
     }
+
     /// Loads a record about to be changed and written: moved out of the cache rather than
     /// copied (the write caches what it stores), else read from the store. Call with the peer
     /// locked.
@@ -109,7 +110,8 @@ impl Peerstore {
                 return Ok(cached.rec.take());
             }
         }
-        self.fetch_record(peer, false)
+        // Missed (the peer is locked: no reader fills the cache meanwhile).
+        self.read_record(peer)
     }
     /// The write of a record (a delete when it holds no addresses). Go never stores an empty
     /// record.
