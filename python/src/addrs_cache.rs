@@ -156,7 +156,8 @@ impl AddrsCache {
     /// A write to the peer's addresses was made, still under its write lock: its entry becomes
     /// `answer` (the raw addresses and soonest expiry read after the write; `None`, or no
     /// expiry, drops it). The objects are the caller's own (`given`) or the old entry's where
-    /// the bytes match, else new.
+    /// the bytes match, else new. When no object is to be built (no Python code to run), the
+    /// entry is replaced in one hold of the lock.
     pub fn replace(
         &self,
         py: Python<'_>,
@@ -164,24 +165,46 @@ impl AddrsCache {
         answer: Option<(Vec<Vec<u8>>, Option<i64>)>,
         given: &[(Vec<u8>, Py<PyAny>)],
     ) -> PyResult<()> {
-        let old = self.take(py, peer);
-        let Some((raw, Some(until))) = answer.filter(|_| self.enabled()) else {
+        let answer = answer.filter(|_| self.enabled());
+        let mut inner = self.inner(py);
+        inner.epoch += 1;
+        let old = inner.map.remove(peer).map(|e| e.addrs).unwrap_or_default();
+        let Some((raw, Some(until))) = answer else {
+            drop(inner);
             return Ok(());
         };
-        let old = old.map(|e| e.addrs).unwrap_or_default();
-        let mut addrs = Vec::with_capacity(raw.len());
-        for b in raw {
-            // Linear: a peer has a handful of addresses.
-            let known = given.iter().chain(&old).find(|(g, _)| *g == b);
-            let object = match known {
-                Some((_, a)) => a.clone_ref(py),
-                None => self.build(py, &b)?,
-            };
-            addrs.push((b, object));
+        // Linear: a peer has a handful of addresses. Taking a reference runs no Python code.
+        let mut found: Vec<(Vec<u8>, Option<Py<PyAny>>)> = raw
+            .into_iter()
+            .map(|b| {
+                let known = given.iter().chain(&old).find(|(g, _)| *g == b);
+                let object = known.map(|(_, a)| a.clone_ref(py));
+                (b, object)
+            })
+            .collect();
+        let mut dropped = Vec::new();
+        if found.iter().all(|(_, o)| o.is_some()) {
+            let addrs = found
+                .into_iter()
+                .filter_map(|(b, o)| Some((b, o?)))
+                .collect();
+            dropped = inner.insert(self.max, peer.to_vec(), addrs, until);
+            drop(inner);
+        } else {
+            drop(inner);
+            for (b, o) in &mut found {
+                if o.is_none() {
+                    *o = Some(self.build(py, b)?);
+                }
+            }
+            let addrs = found
+                .into_iter()
+                .filter_map(|(b, o)| Some((b, o?)))
+                .collect();
+            dropped.extend(self.inner(py).insert(self.max, peer.to_vec(), addrs, until));
         }
-        drop(old);
-        let dropped = self.inner(py).insert(self.max, peer.to_vec(), addrs, until);
-        drop(dropped);
+        // Out of the lock: dropping the objects may run Python code.
+        drop((old, dropped));
         Ok(())
     }
 

@@ -150,7 +150,7 @@ impl NativeStore {
         let soonest = entries.iter().map(|e| e.expiry).min();
         let addrs = entries
             .into_iter()
-            .filter(|e| e.multiaddr().is_some())
+            .filter(|e| e.parses())
             .map(|e| e.addr)
             .collect();
         Ok(Some((addrs, soonest)))

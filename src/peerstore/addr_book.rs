@@ -42,6 +42,19 @@ impl AddrEntryInfo {
     pub fn multiaddr(&self) -> Option<Multiaddr> {
         Multiaddr::try_from(self.addr.clone()).ok()
     }
+
+    /// Whether this version can parse the address, checked as [`AddrEntryInfo::multiaddr`]
+    /// parses it, without copying it.
+    pub fn parses(&self) -> bool {
+        let mut rest = &self.addr[..];
+        while !rest.is_empty() {
+            match multiaddr::Protocol::from_bytes(rest) {
+                Ok((_, after)) => rest = after,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -553,6 +566,32 @@ impl Peerstore {
                 .map(Some)
                 .map_err(|source| Error::corrupt(&peer_key::addrs_key(peer.as_bytes()), source)),
             _ => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_parses_exactly_when_its_multiaddr_does() {
+        let good: Multiaddr = "/ip4/10.0.0.1/udp/4001/quic-v1".parse().unwrap();
+        let cases = [
+            good.to_vec(),
+            Vec::new(),
+            // An unknown protocol code, a truncated address, a bad length.
+            vec![0xe0, 0xff, 0x03, 1, 2],
+            good.to_vec()[..5].to_vec(),
+            vec![0x04, 10, 0, 0],
+        ];
+        for addr in cases {
+            let e = AddrEntryInfo {
+                addr: addr.clone(),
+                expiry: 0,
+                ttl: Ttl(1),
+            };
+            assert_eq!(e.parses(), e.multiaddr().is_some(), "{addr:?}");
         }
     }
 }
