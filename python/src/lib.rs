@@ -8,17 +8,16 @@
 //! - `store`: `store::NativeStore`, py-libp2p's peerstore calls over a
 //!   [`pstoreds::peerstore::Peerstore`];
 //! - `open`: a store named as the CLI names it, with the options Python passes;
-//! - `addrs_cache`: the `Multiaddr` objects `addrs` hands out, per peer;
-//! - `known`: the peers this process has heard of (py-libp2p's notion of a known peer);
+//! - `peer_table`: what the process keeps in memory per peer: that a call named it
+//!   (py-libp2p's notion of a known peer) and the `Multiaddr` objects `addrs` hands out;
 //! - `stream`: address streams a Python thread can wait on;
 //! - `syncer`: the once-a-second journal sync of `sync="interval"`;
 //! - `ttl`, `value`: TTLs in seconds to Go nanoseconds, metadata values to gob values;
 //! - `errors`: every Rust error as an exception of `pstoreds.errors`.
 
-mod addrs_cache;
 mod errors;
-mod known;
 mod open;
+mod peer_table;
 mod store;
 mod stream;
 mod syncer;

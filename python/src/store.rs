@@ -22,10 +22,9 @@ use pstoreds::location::Location;
 use pstoreds::multiaddr::Multiaddr;
 use pstoreds::peerstore::{Error, Peerstore, RawPeerId, Ttl};
 
-use crate::addrs_cache::AddrsCache;
 use crate::errors::Failure;
-use crate::known::KnownPeers;
 use crate::open::{Settings, Sync};
+use crate::peer_table::PeerTable;
 use crate::stream::NativeAddrStream;
 use crate::syncer::{Syncer, WriteCount};
 use crate::{ttl, value};
@@ -39,11 +38,11 @@ type Res<T> = Result<T, Failure>;
 pub struct NativeStore {
     ps: Peerstore,
     location: Location,
-    known: KnownPeers,
     stripes: Vec<Mutex<()>>,
     writes: Arc<WriteCount>,
     syncer: Option<Syncer>,
-    addrs_cache: AddrsCache,
+    /// Who this process named, and the objects `addrs` hands out.
+    peers: PeerTable,
     /// py-libp2p's `ID` and py-multiaddr's `Multiaddr` classes, which the calls taking
     /// py-libp2p's own types check their arguments against.
     id_class: Py<PyAny>,
@@ -162,7 +161,7 @@ impl NativeStore {
 
     /// Whether anything is stored for the peer, or a call of this process named it.
     fn knows(&self, peer: &[u8]) -> Res<bool> {
-        if self.known.get(peer).is_some() || self.has_record(peer)? {
+        if self.peers.named(peer).is_some() || self.has_record(peer)? {
             return Ok(true);
         }
         let ds = self.ps.datastore();
@@ -179,7 +178,7 @@ impl NativeStore {
         if !self.unexpired(peer)?.is_empty() {
             return Ok(false);
         }
-        Ok(match self.known.get(peer) {
+        Ok(match self.peers.named(peer) {
             Some(k) => k.expiring,
             // Known from the store only: expired if its record has only expired addresses.
             None => self.has_record(peer)?,
@@ -204,28 +203,13 @@ impl NativeStore {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let stored = self.ps.peers()?.into_iter().map(|p| p.as_bytes().to_vec());
-        let named = self.known.peers();
+        let named = self.peers.named_peers();
         for p in stored.chain(self.metadata_peers()?).chain(named) {
             if seen.insert(p.clone()) {
                 out.push(p);
             }
         }
         Ok(out)
-    }
-
-    /// py-libp2p's `add_addrs`: the peer's addresses, old and new, all with `ttl` from now
-    /// (one read-modify-write of the record). Returns the unexpired entries after it.
-    fn add_addrs_locked(
-        &self,
-        peer: &[u8],
-        addrs: &[Multiaddr],
-        ttl: Ttl,
-    ) -> Res<Vec<pstoreds::peerstore::AddrEntryInfo>> {
-        let entries = self
-            .ps
-            .renew_and_add_addrs(RawPeerId::from_bytes(peer), addrs, ttl)?;
-        self.known.note_ttl(peer, ttl != Ttl::PERMANENT);
-        Ok(entries)
     }
 
     fn remove_keys(&self, peer: &[u8]) -> Res<()> {
@@ -306,18 +290,17 @@ impl NativeStore {
         // Caching what `addrs` answers needs a store only this process writes, and no record
         // cap evicting other peers' records behind the cache's back.
         let cacheable = !ps.datastore().is_shared() && ps.options().max_peer_records.is_none();
-        let cache = AddrsCache::new(
+        let peers = PeerTable::new(
             if cacheable { addrs_cache } else { 0 },
             multiaddr_class.clone_ref(py),
         );
         Ok(NativeStore {
             ps,
             location,
-            known: KnownPeers::default(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             writes,
             syncer,
-            addrs_cache: cache,
+            peers,
             id_class,
             multiaddr_class,
         })
@@ -361,25 +344,33 @@ impl NativeStore {
             given.push((b, a.unbind()));
         }
         let ttl = ttl::from_seconds(ttl).map_err(|m| crate::errors::invalid(py, m))?;
-        let cache = self.addrs_cache.enabled();
+        let cache = self.peers.enabled();
         self.run(py, || {
             let addrs = multiaddrs(given.iter().map(|(b, _)| b))?;
             let _g = self.lock(&peer);
+            let expiring = ttl != Ttl::PERMANENT;
             let written = self
-                .add_addrs_locked(&peer, &addrs, ttl)
+                .ps
+                .renew_and_add_addrs(RawPeerId::from_bytes(peer.as_slice()), &addrs, ttl)
+                .map_err(Failure::from)
                 .and_then(|entries| {
                     self.wrote();
                     match cache {
                         true => self.answer_from(&peer, entries),
-                        false => Ok(None),
+                        false => {
+                            self.peers.note_ttl(&peer, expiring);
+                            Ok(None)
+                        }
                     }
                 });
             // Still under the peer's lock, so two writes to it update the cache in order;
-            // after a failure the entry is dropped. No cache: no GIL to take again (the
-            // caller's objects are released after the call, with the GIL held).
+            // after a failure the entry is dropped. The peer's TTL kind is noted in the same
+            // visit of its slot. No cache: no GIL to take again (the caller's objects are
+            // released after the call, with the GIL held).
             if cache {
                 let answer = written.as_ref().ok().cloned().flatten();
-                Python::attach(|py| self.addrs_cache.replace(py, &peer, answer, &given))
+                let named = written.is_ok().then_some(expiring);
+                Python::attach(|py| self.peers.replace(py, &peer, answer, &given, named))
                     .map_err(Failure::Python)?;
             }
             written.map(|_| ())
@@ -395,33 +386,32 @@ impl NativeStore {
         peer_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let peer = self.peer_of(peer_id)?;
-        if let Some(hit) = self.addrs_cache.get(py, &peer) {
+        if let Some(hit) = self.peers.get(py, &peer) {
             return PyList::new(py, hit);
         }
-        let epoch = self.addrs_cache.epoch(py);
+        let epoch = self.peers.epoch(py);
         let Some((raw, soonest)) = self.run(py, || self.answer(&peer))? else {
             let msg = format!("peer {}: peer ID not found", peer_id.str()?);
             return Err(crate::errors::raise(py, "PeerNotFoundError", msg));
         };
         let objects = raw
             .iter()
-            .map(|b| self.addrs_cache.build(py, b))
+            .map(|b| self.peers.build(py, b))
             .collect::<PyResult<Vec<_>>>()?;
         if let Some(until) = soonest {
-            self.addrs_cache
-                .put_if(py, &peer, epoch, raw, &objects, until);
+            self.peers.put_if(py, &peer, epoch, raw, &objects, until);
         }
         PyList::new(py, objects)
     }
 
     /// A write to the peer's addresses was made: the cache forgets the peer.
     fn forget_addrs(&self, py: Python<'_>, peer: &[u8]) {
-        self.addrs_cache.forget(py, peer);
+        self.peers.forget(py, peer);
     }
 
     /// Writes to many peers were made (GC, cleanup): the cache forgets every peer.
     fn forget_all_addrs(&self, py: Python<'_>) {
-        self.addrs_cache.forget_all(py);
+        self.peers.forget_all(py);
     }
 
     /// py-libp2p's `maybe_delete_peer_record`: a known peer with no unexpired address left
@@ -436,7 +426,7 @@ impl NativeStore {
             self.wrote();
             Ok(true)
         })?;
-        self.addrs_cache.forget(py, peer);
+        self.peers.forget(py, peer);
         Ok(cleared)
     }
 
@@ -511,7 +501,7 @@ impl NativeStore {
             if !addrs.is_empty() {
                 self.ps.set_addrs(raw, &addrs, ttl)?;
             }
-            self.known.note_ttl(&peer, ttl != Ttl::PERMANENT);
+            self.peers.note_ttl(&peer, ttl != Ttl::PERMANENT);
             self.wrote();
             Ok(true)
         })
@@ -577,7 +567,7 @@ impl NativeStore {
             let raw = RawPeerId::from_bytes(peer);
             self.ps.clear_addrs(raw.clone())?;
             self.ps.remove_peer(raw)?;
-            self.known.forget(peer);
+            self.peers.unname(peer);
             self.wrote();
             Ok(true)
         })
@@ -589,10 +579,11 @@ impl NativeStore {
         self.run(py, || {
             let report = self.ps.gc()?;
             let mut forgotten = 0;
-            for p in self.known.peers() {
-                if self.known.get(&p).is_some_and(|k| k.expiring) && self.unexpired(&p)?.is_empty()
+            for p in self.peers.named_peers() {
+                if self.peers.named(&p).is_some_and(|k| k.expiring)
+                    && self.unexpired(&p)?.is_empty()
                 {
-                    self.known.forget(&p);
+                    self.peers.unname(&p);
                     if !self.knows(&p)? {
                         forgotten += 1;
                     }
@@ -620,7 +611,7 @@ impl NativeStore {
         self.run(py, || {
             self.ps
                 .add_protocols(RawPeerId::from_bytes(peer), &protocols)?;
-            self.known.note(peer);
+            self.peers.note(peer);
             self.wrote();
             Ok(())
         })
@@ -630,7 +621,7 @@ impl NativeStore {
         self.run(py, || {
             self.ps
                 .set_protocols(RawPeerId::from_bytes(peer), &protocols)?;
-            self.known.note(peer);
+            self.peers.note(peer);
             self.wrote();
             Ok(())
         })
@@ -718,7 +709,7 @@ impl NativeStore {
         let v = value::to_gob(val).map_err(|m| crate::errors::invalid(py, m))?;
         self.run(py, || {
             self.ps.put(RawPeerId::from_bytes(peer), key, &v)?;
-            self.known.note(peer);
+            self.peers.note(peer);
             self.wrote();
             Ok(())
         })
@@ -740,7 +731,7 @@ impl NativeStore {
         self.run(py, || {
             self.ps
                 .add_pub_key_bytes(RawPeerId::from_bytes(peer), key)?;
-            self.known.note(peer);
+            self.peers.note(peer);
             self.wrote();
             Ok(())
         })
@@ -776,7 +767,7 @@ impl NativeStore {
                 }
                 Err(e) => return Err(e.into()),
             }
-            self.known.note(peer);
+            self.peers.note(peer);
             self.wrote();
             Ok(())
         })
@@ -815,7 +806,7 @@ impl NativeStore {
     fn record_latency(&self, py: Python<'_>, peer: &[u8], seconds: f64) -> PyResult<()> {
         let d = crate::open::seconds("a latency", seconds).map_err(|e| e.into_py(py))?;
         self.ps.record_latency(RawPeerId::from_bytes(peer), d);
-        self.known.note(peer);
+        self.peers.note(peer);
         Ok(())
     }
 
@@ -854,7 +845,7 @@ impl NativeStore {
             self.ps.close()?;
             Ok(())
         })?;
-        self.addrs_cache.forget_all(py);
+        self.peers.forget_all(py);
         Ok(())
     }
 }
