@@ -205,7 +205,8 @@ impl Memtable {
         if !self.filter.may_hold(user) {
             return None;
         }
-        let target = MemEntry::probe(&dbformat::seek_key(user, seq));
+        // `dbformat::seek_key(user, seq)`, built in the entry's own buffer (one allocation).
+        let target = MemEntry::new(user, seq, dbformat::KIND_VALUE, &[]);
         let entry = self.map.lower_bound(Bound::Included(&target))?;
         let found = entry.key();
         if dbformat::user_key(found.key()) != user {
