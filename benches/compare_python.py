@@ -3,7 +3,12 @@ in-memory PeerStore and its persistent peerstore (create_sync_peerstore, sqlite 
 plyvel is installed, leveldb backends, default options), with the same identify-like peers
 (2 addresses each, TTL 1 h, Ed25519 keys) and the same calls. Writes a Markdown table.
 
-    python benches/compare_python.py --sizes 10000,100000 --out BENCHMARKS-python.md
+    python benches/compare_python.py --sizes 10000,100000 --rounds 5 --out BENCHMARKS-python.md
+
+Each round measures every store once, on a fresh directory, in the same order; a cell is
+the median over the rounds, and its ratio is the median of the per-round ratios (each
+against py-libp2p's persistent sqlite store in the same round), with their range, so a
+pause of the machine in one round moves neither the number nor the ratio much.
 
 Run by benches/compare_python.sh, which builds the package in release mode first.
 """
@@ -12,6 +17,7 @@ import argparse
 import gc
 import os
 import platform
+import statistics
 import shutil
 import subprocess
 import sys
@@ -166,53 +172,77 @@ def fmt_rate(r) -> str:
     return f"{r / 1e6:.2f}M/s" if r >= 1e6 else f"{r / 1e3:.1f}k/s"
 
 
+def median_row(runs: list[dict]) -> dict:
+    """One store's rounds folded into one row: the median of each measurement."""
+    ok = [r for r in runs if "error" not in r]
+    if len(ok) < len(runs):
+        return next(r for r in runs if "error" in r)
+    row = {"peers": ok[0]["peers"]}
+    for key in ["add_addrs", "add_pubkey", "addrs", "reopen", "reopen_peers"]:
+        if key in ok[0]:
+            row[key] = statistics.median(r[key] for r in ok)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="BENCHMARKS-python.md")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     lines = []
     for n in sizes:
         ps = peers(n)
-        root = tempfile.mkdtemp(prefix="pstoreds-pybench-", dir=os.environ.get("BENCH_DIR"))
-        try:
-            rows = []
-            for kind in kinds(root, n):
-                print(f"{n} peers: {kind.label}", file=sys.stderr, flush=True)
-                try:
-                    rows.append((kind, measure(kind, ps)))
-                except Exception as e:  # a store that cannot run the calls is reported
-                    cause = e.__cause__ or e
-                    rows.append((kind, {"error": f"{type(cause).__name__}: {cause}"}))
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-        lines.append(f"\n### {n:,} peers\n")
+        # runs[label] holds one row per round, in round order.
+        runs: dict[str, list[dict]] = {}
+        order: list[Kind] = []
+        for rnd in range(args.rounds):
+            root = tempfile.mkdtemp(prefix="pstoreds-pybench-", dir=os.environ.get("BENCH_DIR"))
+            try:
+                for kind in kinds(root, n):
+                    print(f"{n} peers, round {rnd + 1}: {kind.label}", file=sys.stderr)
+                    if kind.label not in runs:
+                        runs[kind.label] = []
+                        order.append(kind)
+                    try:
+                        runs[kind.label].append(measure(kind, ps))
+                    except Exception as e:  # a store that cannot run the calls is reported
+                        cause = e.__cause__ or e
+                        runs[kind.label].append({"error": f"{type(cause).__name__}: {cause}"})
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+        lines.append(f"\n### {n:,} peers ({args.rounds} rounds)\n")
         lines.append("| store | add_addrs | add_pubkey | addrs | reopen + peer_ids |")
         lines.append("|---|---:|---:|---:|---:|")
-        base = next(r for k, r in rows if k.label.startswith("py-libp2p persistent, sqlite"))
-        for kind, r in rows:
-            label = kind.label
+        base_runs = next(
+            runs[k.label] for k in order if k.label.startswith("py-libp2p persistent, sqlite")
+        )
+        for kind in order:
+            label, r = kind.label, median_row(runs[kind.label])
             if "error" in r:
                 lines.append(f"| {label} | fails: `{r['error'][:90]}` | | | |")
                 continue
             if r["peers"] != n:
                 label += f" (over the first {r['peers']:,} peers)"
             reopen = (
-                f"{r['reopen']:.3f} s ({r['reopen_peers']:,} peers)" if "reopen" in r else "—"
+                f"{r['reopen']:.3f} s ({int(r['reopen_peers']):,} peers)" if "reopen" in r else "—"
             )
             cells = []
             for call in ["add_addrs", "add_pubkey", "addrs"]:
-                ratio = r[call] / base[call]
-                cells.append(f"{fmt_rate(r[call])} ({ratio:.2g}x)")
+                ratios = [x[call] / b[call] for x, b in zip(runs[kind.label], base_runs)]
+                spread = "" if len(ratios) == 1 else f", {min(ratios):.2g}-{max(ratios):.2g}"
+                cells.append(f"{fmt_rate(r[call])} ({statistics.median(ratios):.2g}x{spread})")
             lines.append(f"| {label} | {' | '.join(cells)} | {reopen} |")
     head = [
         "# Python benchmarks: pstoreds.PeerStore beside py-libp2p 0.8.1's peerstores",
         "",
-        "Generated by `bash benches/compare_python.sh` (do not edit by hand). One process, one",
-        "run, the same peers and calls for every store: identify-like peers (2 addresses each,",
-        "TTL 1 h, Ed25519 public keys), each call once per peer, in order. Ratios are against",
-        "py-libp2p's persistent sqlite store. py-libp2p's persistent store syncs at most once a",
+        "Generated by `bash benches/compare_python.sh` (do not edit by hand). One process, the",
+        "same peers and calls for every store: identify-like peers (2 addresses each, TTL 1 h,",
+        "Ed25519 public keys), each call once per peer, in order. Every round measures every",
+        "store once, on a fresh directory; a cell is the median over the rounds, and its ratio",
+        "the median of the per-round ratios against py-libp2p's persistent sqlite store, with",
+        "their range (lowest-highest). py-libp2p's persistent store syncs at most once a",
         "second (`sync_interval=1.0`); ours at the same promise is `sync=\"interval\"`;",
         "`sync=\"always\"` (our default) fsyncs every write before it returns. py-libp2p's",
         "persistent store keeps at most `max_records=10000` peers in its cache by default and",
