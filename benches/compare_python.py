@@ -17,8 +17,8 @@ import argparse
 import gc
 import os
 import platform
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,9 +225,9 @@ def main() -> None:
                 continue
             if r["peers"] != n:
                 label += f" (over the first {r['peers']:,} peers)"
-            reopen = (
-                f"{r['reopen']:.3f} s ({int(r['reopen_peers']):,} peers)" if "reopen" in r else "—"
-            )
+            reopen = "—"
+            if "reopen" in r:
+                reopen = f"{r['reopen']:.3f} s ({int(r['reopen_peers']):,} peers)"
             cells = []
             for call in ["add_addrs", "add_pubkey", "addrs"]:
                 ratios = [x[call] / b[call] for x, b in zip(runs[kind.label], base_runs)]
