@@ -646,3 +646,72 @@ fn compactions_beside_reads_keep_the_sequence_invariant() {
         assert_eq!(ds.get(&key(k)).unwrap(), Some(noisy(k, k % 12)), "key {k}");
     }
 }
+
+/// Refuses to create tables, so a flush never writes one, and notes which journals were
+/// synced.
+#[derive(Default)]
+struct NoTables {
+    synced_journals: std::sync::Mutex<Vec<std::path::PathBuf>>,
+}
+
+impl IoHook for NoTables {
+    fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
+        let is = |p: &Path, ext: &str| p.extension().is_some_and(|e| e == ext);
+        match op {
+            IoOp::Create(p) if is(p, "ldb") => Err(io::Error::other("no tables here")),
+            IoOp::Sync(p) if is(p, "log") => {
+                self.synced_journals.lock().unwrap().push(p.to_path_buf());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A reopen leaves the journal it replayed to the flush thread: the open writes no table (it
+/// succeeds where no table can be written), syncs that journal (an earlier process may have
+/// left it unsynced), and keeps it until the table is recorded. A process that stops before
+/// then leaves a directory whose MANIFEST's last sequence is below the kept journal's, as
+/// goleveldb requires, and the next open loses nothing.
+#[test]
+fn a_reopen_keeps_the_journal_it_replayed_until_its_table_is_written() {
+    let dir = scratch();
+    let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+    for i in 0..500 {
+        ds.put(&key(i), &value(i, 0)).unwrap();
+    }
+    ds.close().unwrap();
+    drop(ds);
+    let journal = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .max()
+        .unwrap();
+
+    let hook = Arc::new(NoTables::default());
+    let opts = LevelDbOptions {
+        io_hook: Some(hook.clone()),
+        ..Default::default()
+    };
+    let ds = LevelDbDatastore::open(dir.path(), opts).unwrap();
+    assert!(
+        hook.synced_journals.lock().unwrap().contains(&journal),
+        "{} was not synced by the open",
+        journal.display()
+    );
+    // The flush thread fails to write the table; the engine stops there.
+    let _ = ds.close();
+    drop(ds);
+    assert!(
+        journal.exists(),
+        "the replayed journal was deleted before its table existed"
+    );
+    let report = check::check_files(dir.path());
+    assert_eq!(report.errors(), 0, "{:?}", report.problems);
+
+    let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+    for i in 0..500 {
+        assert_eq!(ds.get(&key(i)).unwrap(), Some(value(i, 0)), "key {i}");
+    }
+}

@@ -689,7 +689,9 @@ fn journals(dir: &Path) -> DbResult<Vec<(u64, PathBuf)>> {
 /// Recovers the database: the MANIFEST's state, then the journals it says hold writes not yet
 /// in tables, replayed into level-0 tables; then a fresh journal and a fresh MANIFEST (never
 /// appended to across opens, so nothing new lands behind a torn record), and the files no
-/// longer needed deleted.
+/// longer needed deleted. The common case, one whole journal whose writes fit in one
+/// memtable, writes no table here: the replayed memtable becomes the one waiting for the
+/// flush thread, and its journal stays live until its table is recorded (see [`Deferred`]).
 fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
     let dir = env.dir().to_path_buf();
     let preflight = check::preflight(&dir)?;
@@ -723,11 +725,14 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
         }
         Ok(())
     };
+    let mut torn = false;
+    let mut first_seq = None;
     for (number, path) in &replayed {
         let bytes = env.read(path).map_err(|e| open_error(&dir, e))?;
         let scan = logfile::scan(&bytes);
         let mut good = bytes.len() as u64;
         if !scan.is_clean() {
+            torn = true;
             let first = &scan.bad[0];
             if scan.is_torn_tail() && *number >= preflight.newest_journal {
                 env.warn(format!(
@@ -773,6 +778,7 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
             }
             if !ops.is_empty() {
                 last_seq = last_seq.max(seq + ops.len() as u64 - 1);
+                first_seq.get_or_insert(seq);
             }
             if mem.approximate_size() >= options.write_buffer_size {
                 flush(&mem, &mut edit)?;
@@ -780,7 +786,15 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
             }
         }
     }
-    flush(&mem, &mut edit)?;
+    let deferred = Deferred::applies(&manifest, &replayed, torn, edit.added.is_empty(), first_seq)
+        .filter(|_| !mem.is_empty());
+    match deferred {
+        // The kept journal is the only copy of its writes until the flush: durable first.
+        Some(_) => env
+            .sync_existing(&replayed[0].1)
+            .map_err(|e| open_error(&dir, e))?,
+        None => flush(&mem, &mut edit)?,
+    }
     let version = version.apply(&edit);
     // A fresh journal, then a fresh MANIFEST naming it (a MANIFEST never names a journal
     // that does not exist yet).
@@ -790,12 +804,14 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
         .create(&env.file(&format!("{journal_number:06}.log")))
         .map_err(|e| open_error(&dir, e))?;
     let next_file = next.load(Ordering::SeqCst);
+    // Deferred, the MANIFEST still says what its tables hold: the kept journal replays first,
+    // and its sequence stays below the MANIFEST's (the invariant goleveldb checks).
     let mut snapshot = Manifest {
         comparator: Some("leveldb.BytewiseComparator".to_owned()),
-        log_number: Some(journal_number),
+        log_number: Some(deferred.map_or(journal_number, |d| d.journal)),
         prev_log_number: None,
         next_file_number: Some(next_file),
-        last_sequence: Some(last_seq),
+        last_sequence: Some(deferred.map_or(last_seq, |d| d.tables_seq)),
         tables: BTreeMap::new(),
         compact_pointers: manifest.compact_pointers.clone(),
     };
@@ -812,7 +828,8 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
         Ok(log)
     })()
     .map_err(|e| open_error(&dir, e))?;
-    delete_obsolete(&env, &version, journal_number, manifest_number);
+    let first_live_journal = deferred.map_or(journal_number, |d| d.journal);
+    delete_obsolete(&env, &version, first_live_journal, manifest_number);
     let mut compact_pointers = vec![None; NUM_LEVELS];
     for (level, key) in &manifest.compact_pointers {
         if let Some(p) = compact_pointers.get_mut(*level as usize) {
@@ -828,11 +845,11 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
         options,
         state: Mutex::new(State {
             mem: Arc::new(Memtable::new()),
-            imm: None,
+            imm: deferred.map(|_| (Arc::new(mem), journal_number)),
             live: vec![Arc::downgrade(&current)],
             current,
             obsolete: Vec::new(),
-            old_journals: Vec::new(),
+            old_journals: deferred.map(|d| d.journal).into_iter().collect(),
             next_file,
             compact_pointers,
             snapshots: BTreeMap::new(),
@@ -868,9 +885,42 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
     })
 }
 
-/// Deletes what an open leaves behind: journals before the current one, MANIFESTs but the
-/// current one, tables the version does not name (left by an interrupted compaction or
-/// flush), temporary files.
+/// An open that leaves the replayed journal's table to the flush thread. It applies when one
+/// journal was replayed, whole, at or after the MANIFEST's log number, into one memtable, and
+/// the MANIFEST's last sequence is below the journal's first (so the MANIFEST can keep saying
+/// what only its tables hold). Until the flush records the table, a reopen by anyone
+/// (goleveldb, C++ LevelDB, us) replays that journal and then the new one.
+#[derive(Clone, Copy, Debug)]
+struct Deferred {
+    /// The replayed journal, kept live.
+    journal: u64,
+    /// The MANIFEST's last sequence, kept.
+    tables_seq: u64,
+}
+
+impl Deferred {
+    fn applies(
+        manifest: &Manifest,
+        replayed: &[(u64, PathBuf)],
+        torn: bool,
+        no_tables_written: bool,
+        first_seq: Option<u64>,
+    ) -> Option<Deferred> {
+        let [(journal, _)] = replayed else {
+            return None;
+        };
+        let tables_seq = manifest.last_sequence.unwrap_or(0);
+        let in_order = *journal >= manifest.log_number.unwrap_or(0);
+        (!torn && no_tables_written && in_order && first_seq? > tables_seq).then_some(Deferred {
+            journal: *journal,
+            tables_seq,
+        })
+    }
+}
+
+/// Deletes what an open leaves behind: journals before the first live one (`journal`),
+/// MANIFESTs but the current one, tables the version does not name (left by an interrupted
+/// compaction or flush), temporary files.
 fn delete_obsolete(env: &Env, version: &Version, journal: u64, manifest: u64) {
     let Ok(entries) = fs::read_dir(env.dir()) else {
         return;

@@ -299,6 +299,12 @@ impl Env {
         })
     }
 
+    /// Makes an existing file's contents durable (fdatasync), such as a journal an earlier
+    /// process wrote and may have left unsynced.
+    pub fn sync_existing(&self, path: &Path) -> DbResult<()> {
+        self.guarded(IoOp::Sync(path), || File::open(path)?.sync_data())
+    }
+
     /// Deletes an obsolete file. A failure is logged, not sticky: the file is left over, and
     /// the next open deletes it (as C++ LevelDB does). Nothing is deleted after a failure.
     pub fn delete(&self, path: &Path) {
