@@ -282,3 +282,74 @@ fn cxx_leveldb_and_we_never_hold_one_directory_at_once() {
     // Released, it opens.
     Db::open(&path, options(1)).unwrap().close().unwrap();
 }
+
+/// Refuses to create tables: an open that left its replayed journal to the flush thread then
+/// never gets the table written.
+struct NoTables;
+
+impl pstoreds::datastore::leveldb::env::IoHook for NoTables {
+    fn before(&self, op: &pstoreds::datastore::leveldb::env::IoOp<'_>) -> std::io::Result<()> {
+        use pstoreds::datastore::leveldb::env::IoOp;
+        match op {
+            IoOp::Create(p) if p.extension().is_some_and(|e| e == "ldb") => {
+                Err(std::io::Error::other("no tables here"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Our open keeps the journal it replayed until the flush thread has written its table. A
+/// process that stops before that leaves two journals and a MANIFEST naming the older; C++
+/// LevelDB and goleveldb (`StrictAll`, which refuses a batch below the MANIFEST's sequence)
+/// must read it equal to what we wrote, and so must we.
+#[test]
+fn a_journal_our_open_kept_for_the_flush_thread_reads_whole_in_cxx_leveldb_and_goleveldb() {
+    let judges = judges();
+    for seed in [3, 8] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let opts = DbOptions {
+            write_buffer_size: 4 << 20,
+            ..options(seed)
+        };
+        let mut rng = Rng(seed);
+        let mut model = Entries::new();
+        let db = Db::open(&path, opts.clone()).unwrap();
+        for i in 0..200 {
+            if i == 100 {
+                db.flush().unwrap();
+            }
+            write_batch(&db, &mut rng, &mut model, opts.sync);
+        }
+        db.close().unwrap();
+        drop(db);
+
+        let hooked = DbOptions {
+            io_hook: Some(std::sync::Arc::new(NoTables)),
+            ..opts.clone()
+        };
+        let db = Db::open(&path, hooked).unwrap();
+        let _ = db.close();
+        drop(db);
+        let journals = std::fs::read_dir(&path)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "log")
+            })
+            .count();
+        assert_eq!(
+            journals, 2,
+            "seed {seed}: the replayed journal and the new one"
+        );
+        let ctx = format!("seed {seed}, closed before the flush of the replayed journal");
+        judges.assert_reads(&path, GoStrictness::All, &model, &ctx);
+        let db = Db::open(&path, opts).unwrap();
+        assert_eq!(read_ours(&db), model, "seed {seed}: ours after reopen");
+        db.close().unwrap();
+    }
+}
