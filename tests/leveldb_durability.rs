@@ -504,24 +504,30 @@ fn reopened_databases_keep_the_sequence_invariant_goleveldb_checks() {
     }
 }
 
+/// A store of `n` keys (version 0), closed; and its newest journal, which holds them.
+fn closed_store(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = scratch();
+    let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
+    for i in 0..n {
+        ds.put(&key(i), &value(i, 0)).unwrap();
+    }
+    ds.close().unwrap();
+    drop(ds);
+    let journal = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .max()
+        .unwrap();
+    (dir, journal)
+}
+
 /// Reproduction: after a torn tail in the newest journal, the next session's writes used to
 /// land behind the torn record, and the following open stopped at the tear and lost them.
 #[test]
 fn writes_after_a_torn_journal_tail_survive_the_next_reopen() {
     for cut in [0.33, 0.5, 0.71] {
-        let dir = scratch();
-        let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
-        for i in 0..1000 {
-            ds.put(&key(i), &value(i, 0)).unwrap();
-        }
-        ds.close().unwrap();
-        drop(ds);
-        let journal = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .max()
-            .unwrap();
+        let (dir, journal) = closed_store(1000);
         let bytes = std::fs::read(&journal).unwrap();
         std::fs::write(&journal, &bytes[..(bytes.len() as f64 * cut) as usize]).unwrap();
 
@@ -675,19 +681,7 @@ impl IoHook for NoTables {
 /// goleveldb requires, and the next open loses nothing.
 #[test]
 fn a_reopen_keeps_the_journal_it_replayed_until_its_table_is_written() {
-    let dir = scratch();
-    let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
-    for i in 0..500 {
-        ds.put(&key(i), &value(i, 0)).unwrap();
-    }
-    ds.close().unwrap();
-    drop(ds);
-    let journal = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .max()
-        .unwrap();
+    let (dir, journal) = closed_store(500);
 
     let hook = Arc::new(NoTables::default());
     let opts = LevelDbOptions {

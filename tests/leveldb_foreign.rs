@@ -143,6 +143,20 @@ fn our_workload(path: &Path, seed: u64, steps: usize, judges: &Judges) -> Entrie
     model
 }
 
+/// How many files in `dir` end in `.ext`.
+fn files_named(dir: &Path, ext: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == ext)
+        })
+        .count()
+}
+
 #[test]
 fn what_we_write_opens_in_cxx_leveldb_and_goleveldb_equal_to_what_we_wrote() {
     let judges = judges();
@@ -156,16 +170,7 @@ fn what_we_write_opens_in_cxx_leveldb_and_goleveldb_equal_to_what_we_wrote() {
             model.len() > 100,
             "seed {seed}: the workload should leave data"
         );
-        let tables = std::fs::read_dir(&path)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "ldb")
-            })
-            .count();
+        let tables = files_named(&path, "ldb");
         assert!(tables > 0, "seed {seed}: no tables were written");
         judges.assert_reads(
             &path,
@@ -332,16 +337,7 @@ fn a_journal_our_open_kept_for_the_flush_thread_reads_whole_in_cxx_leveldb_and_g
         let db = Db::open(&path, hooked).unwrap();
         let _ = db.close();
         drop(db);
-        let journals = std::fs::read_dir(&path)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "log")
-            })
-            .count();
+        let journals = files_named(&path, "log");
         assert_eq!(
             journals, 2,
             "seed {seed}: the replayed journal and the new one"
