@@ -21,7 +21,7 @@ use pstoreds::datastore::{Datastore, Key, LevelDbDatastore, LevelDbOptions, Sync
 
 #[path = "common/faults.rs"]
 mod faults;
-use faults::{FailOne, PowerCut, scratch};
+use faults::{FailOne, NoTables, PowerCut, scratch};
 
 fn key(i: usize) -> Key {
     Key::new(&format!("/peers/addrs/K{i:06}"))
@@ -650,27 +650,6 @@ fn compactions_beside_reads_keep_the_sequence_invariant() {
     let ds = LevelDbDatastore::open(dir.path(), LevelDbOptions::default()).unwrap();
     for k in 0..1200 {
         assert_eq!(ds.get(&key(k)).unwrap(), Some(noisy(k, k % 12)), "key {k}");
-    }
-}
-
-/// Refuses to create tables, so a flush never writes one, and notes which journals were
-/// synced.
-#[derive(Default)]
-struct NoTables {
-    synced_journals: std::sync::Mutex<Vec<std::path::PathBuf>>,
-}
-
-impl IoHook for NoTables {
-    fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
-        let is = |p: &Path, ext: &str| p.extension().is_some_and(|e| e == ext);
-        match op {
-            IoOp::Create(p) if is(p, "ldb") => Err(io::Error::other("no tables here")),
-            IoOp::Sync(p) if is(p, "log") => {
-                self.synced_journals.lock().unwrap().push(p.to_path_buf());
-                Ok(())
-            }
-            _ => Ok(()),
-        }
     }
 }
 

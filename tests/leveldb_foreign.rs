@@ -20,6 +20,8 @@ use pstoreds::datastore::{Batch, Key, Query};
 #[path = "common/foreign.rs"]
 mod foreign;
 use foreign::{Entries, GoStrictness, Judges, judges};
+#[path = "common/faults.rs"]
+mod faults;
 #[path = "common/rng.rs"]
 mod rng;
 use rng::Rng;
@@ -288,22 +290,6 @@ fn cxx_leveldb_and_we_never_hold_one_directory_at_once() {
     Db::open(&path, options(1)).unwrap().close().unwrap();
 }
 
-/// Refuses to create tables: an open that left its replayed journal to the flush thread then
-/// never gets the table written.
-struct NoTables;
-
-impl pstoreds::datastore::leveldb::env::IoHook for NoTables {
-    fn before(&self, op: &pstoreds::datastore::leveldb::env::IoOp<'_>) -> std::io::Result<()> {
-        use pstoreds::datastore::leveldb::env::IoOp;
-        match op {
-            IoOp::Create(p) if p.extension().is_some_and(|e| e == "ldb") => {
-                Err(std::io::Error::other("no tables here"))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
 /// Our open keeps the journal it replayed until the flush thread has written its table. A
 /// process that stops before that leaves two journals and a MANIFEST naming the older; C++
 /// LevelDB and goleveldb (`StrictAll`, which refuses a batch below the MANIFEST's sequence)
@@ -331,7 +317,7 @@ fn a_journal_our_open_kept_for_the_flush_thread_reads_whole_in_cxx_leveldb_and_g
         drop(db);
 
         let hooked = DbOptions {
-            io_hook: Some(std::sync::Arc::new(NoTables)),
+            io_hook: Some(std::sync::Arc::new(faults::NoTables::default())),
             ..opts.clone()
         };
         let db = Db::open(&path, hooked).unwrap();

@@ -170,3 +170,24 @@ impl IoHook for FailOne {
         Ok(())
     }
 }
+
+/// Refuses to create tables, so a flush never writes one, and notes which journals were
+/// synced.
+#[derive(Default)]
+pub struct NoTables {
+    pub synced_journals: Mutex<Vec<PathBuf>>,
+}
+
+impl IoHook for NoTables {
+    fn before(&self, op: &IoOp<'_>) -> io::Result<()> {
+        let is = |p: &Path, ext: &str| p.extension().is_some_and(|e| e == ext);
+        match op {
+            IoOp::Create(p) if is(p, "ldb") => Err(io::Error::other("no tables here")),
+            IoOp::Sync(p) if is(p, "log") => {
+                self.synced_journals.lock().unwrap().push(p.to_path_buf());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -786,8 +786,8 @@ fn recover(env: Arc<Env>, options: DbOptions) -> Result<Shared> {
             }
         }
     }
-    let deferred = Deferred::applies(&manifest, &replayed, torn, edit.added.is_empty(), first_seq)
-        .filter(|_| !mem.is_empty());
+    // A replayed batch (`first_seq`) with no table written since means a memtable holding it.
+    let deferred = Deferred::applies(&manifest, &replayed, torn, edit.added.is_empty(), first_seq);
     match deferred {
         // The kept journal is the only copy of its writes until the flush: durable first.
         Some(_) => env
